@@ -1,0 +1,307 @@
+"""The ``clearshot`` command line: a thin host over the engine.
+
+Subcommands register themselves in ``_COMMANDS`` (name -> (configure, run)), so later features
+(``analyze``, ``psd``, masks, the AI method) add a function pair here without touching the rest.
+The CLI owns argument parsing, unit conversion, the progress bar and error reporting; pixel
+work happens in the engine, files are read and written by :mod:`core.io`.
+
+Exit codes: 0 success, 1 processing failed, 2 bad arguments or input, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ClearshotError, OperationCancelled
+
+__all__ = ["main", "build_parser"]
+
+_IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+
+
+# ----------------------------------------------------------------------------- progress bar
+class ProgressBar:
+    """A one-line text bar on stderr; silent when stderr is not a terminal or ``quiet``."""
+
+    def __init__(self, label: str, *, quiet: bool = False, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = not quiet and self.stream.isatty()
+        self.label = label
+        self._last = -1.0
+        self._start = time.perf_counter()
+
+    def __call__(self, fraction: float, stage: str = "") -> None:
+        if not self.enabled or (fraction - self._last < 0.01 and fraction < 1.0):
+            return
+        self._last = fraction
+        width = 28
+        filled = int(round(width * fraction))
+        bar = "#" * filled + "-" * (width - filled)
+        secs = time.perf_counter() - self._start
+        text = f"\r{self.label} [{bar}] {fraction * 100:5.1f}% {secs:5.1f}s {stage[:28]:28s}"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# ----------------------------------------------------------------------------- helpers
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"expected LENGTH,ANGLE in pixels and degrees (e.g. 15,30), got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    return a, b
+
+
+def _strength(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 <= v <= 100:
+        msg = f"strength must be a number from 0 to 100, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return v
+
+
+def _outputs_for(inputs: Sequence[str], output: str | None, suffix: str) -> list[Path]:
+    """Map inputs to outputs: one file, or a folder for several inputs (or an existing folder)."""
+    from .io import output_path_for
+
+    if output is None:
+        return [Path(output_path_for(p, suffix)) for p in inputs]
+    out = Path(output)
+    if len(inputs) > 1 or out.is_dir() or output.endswith(os.sep):
+        out.mkdir(parents=True, exist_ok=True)
+        return [out / Path(p).name for p in inputs]
+    return [out]
+
+
+def _psf_from_args(args: argparse.Namespace) -> np.ndarray | None:
+    from .psf import defocus_psf, gaussian_psf, motion_psf
+
+    if args.psf:
+        from .io import read_psf
+
+        return read_psf(args.psf)
+    if args.motion:
+        return motion_psf(*args.motion)
+    if args.defocus:
+        return defocus_psf(args.defocus)
+    if args.gaussian:
+        return gaussian_psf(args.gaussian)
+    return None
+
+
+def _process_files(
+    args, label: str, suffix: str, work: Callable[[np.ndarray, Callable], np.ndarray]
+) -> int:
+    from .io import read_image, write_image
+
+    outputs = _outputs_for(args.inputs, args.output, suffix)
+    for src, dst in zip(args.inputs, outputs, strict=True):
+        img = read_image(src)
+        bar = ProgressBar(f"{label} {Path(src).name}", quiet=args.quiet)
+        t0 = time.perf_counter()
+        try:
+            result = work(img.pixels, bar)
+        finally:
+            bar.close()
+        write_image(
+            dst, result, icc_profile=img.icc_profile, overwrite=args.overwrite, protect=args.inputs
+        )
+        if not args.quiet:
+            print(f"wrote {dst} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _add_io_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="IN", help="input image(s): PNG, TIFF or JPEG")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file, or a folder for several inputs (default: IN-<op>.<ext> beside IN)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="allow replacing existing files (and the input)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
+
+
+# ----------------------------------------------------------------------------- deblur
+def _configure_deblur(p: argparse.ArgumentParser) -> None:
+    _add_io_args(p)
+    g = p.add_argument_group("blur model (one of)").add_mutually_exclusive_group()
+    g.add_argument("--psf", metavar="FILE", help="kernel as .npy or grayscale PNG/TIFF")
+    g.add_argument(
+        "--motion", type=_pair, metavar="LEN,ANGLE", help="linear motion: length px, angle deg"
+    )
+    g.add_argument("--defocus", type=float, metavar="R", help="out-of-focus disk radius in px")
+    g.add_argument("--gaussian", type=float, metavar="S", help="Gaussian blur sigma in px")
+    p.add_argument(
+        "--method",
+        choices=("sparse", "wiener", "rl"),
+        default="sparse",
+        help="sparse prior (best), wiener (fastest), rl (low light); default sparse",
+    )
+    p.add_argument("--strength", type=_strength, default=50.0, help="0-100, default 50")
+    p.add_argument(
+        "--channels",
+        choices=("rgb", "luminance"),
+        default="rgb",
+        help="deconvolve every channel (default) or luminance only (3x faster, no colour fringes)",
+    )
+    p.add_argument("--linear", action="store_true", help="the data is already linear light")
+
+
+def _run_deblur(args: argparse.Namespace) -> int:
+    from .deblur import deblur
+
+    psf = _psf_from_args(args)
+    if psf is None:
+        msg = (
+            "no blur model given: pass --motion LEN,ANGLE, --defocus R, --gaussian S or --psf FILE "
+            "(automatic blur estimation is not available yet)"
+        )
+        raise ValueError(msg)
+
+    def work(pixels, bar):
+        return deblur(
+            pixels,
+            psf,
+            method=args.method,
+            strength=args.strength,
+            channels=args.channels,
+            linear_input=args.linear,
+            progress=bar,
+        )
+
+    return _process_files(args, "deblur", "-deblurred", work)
+
+
+# ----------------------------------------------------------------------------- sharpen
+def _configure_sharpen(p: argparse.ArgumentParser) -> None:
+    _add_io_args(p)
+    p.add_argument("--amount", type=float, default=120.0, help="percent, default 120")
+    p.add_argument("--radius", type=float, default=1.5, help="Gaussian sigma in px, default 1.5")
+    p.add_argument("--threshold", type=float, default=5.0, help="0-255 levels, default 5")
+    p.add_argument(
+        "--halo-limit",
+        type=float,
+        default=None,
+        metavar="F",
+        help="clamp overshoot to F x the local range (e.g. 0.2); default off",
+    )
+    p.add_argument("--luminance-only", action="store_true", help="sharpen luminance only")
+    p.add_argument("--linear", action="store_true", help="sharpen in linear light")
+
+
+def _run_sharpen(args: argparse.Namespace) -> int:
+    from .sharpen import unsharp_mask
+
+    def work(pixels, bar):
+        return unsharp_mask(
+            pixels,
+            args.amount,
+            args.radius,
+            args.threshold,
+            halo_limit=args.halo_limit,
+            luminance_only=args.luminance_only,
+            space="linear" if args.linear else "encoded",
+            progress=bar,
+        )
+
+    return _process_files(args, "sharpen", "-sharpened", work)
+
+
+# ----------------------------------------------------------------------------- demo
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o",
+        "--output",
+        default="clearshot-demo",
+        metavar="DIR",
+        help="folder for the results (default ./clearshot-demo)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    bar = ProgressBar("demo", quiet=args.quiet)
+    try:
+        report = run_demo(Path(args.output), progress=bar)
+    finally:
+        bar.close()
+    print(report)
+    return 0
+
+
+_COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
+    "deblur": (
+        "remove a known blur (motion, defocus, Gaussian or a PSF file)",
+        _configure_deblur,
+        _run_deblur,
+    ),
+    "sharpen": ("unsharp mask with Photoshop semantics", _configure_sharpen, _run_sharpen),
+    "demo": (
+        "deblur the embedded sample and write a before/after picture",
+        _configure_demo,
+        _run_demo,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clearshot", description="Deblurring and sharpening for photographers."
+    )
+    parser.add_argument("--version", action="version", version=f"clearshot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, configure, run) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        configure(p)
+        p.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clearshot`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args))
+    except OperationCancelled as exc:
+        print(f"clearshot: cancelled: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(
+            "\nclearshot: cancelled (Ctrl-C); no output was written for the current file",
+            file=sys.stderr,
+        )
+        return 130
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
+        print(f"clearshot: error: {exc}", file=sys.stderr)
+        return 2
+    except (ClearshotError, OSError) as exc:
+        print(f"clearshot: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

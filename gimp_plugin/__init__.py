@@ -1,0 +1,1 @@
+"""GIMP 3 plug-in: Filters > Deblur, a thin adapter over :mod:`core` (not implemented yet)."""

@@ -1,0 +1,48 @@
+"""Shared fixtures: small generated images, and the optional ../shared evaluation data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED = Path(os.environ.get("CLEARSHOT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def make_scene(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
+    """A small photo-like float32 RGB scene in [0, 1]: gradient, disks (dead leaves), edges."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    img = np.stack([0.3 + 0.4 * xx / w, 0.5 + 0.2 * yy / h, 0.6 - 0.3 * xx / w], axis=2)
+    for _ in range(int(h * w / 150)):
+        r = int(2 + 12 * rng.random() ** 3)
+        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.circle(img, c, r, (rng.random(3) * 0.8 + 0.1).tolist(), -1, lineType=cv2.LINE_AA)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def blur_valid(sharp: np.ndarray, psf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blur with a true image edge: returns (blurred, matching sharp crop), no wrap-around."""
+    kh, kw = psf.shape
+    k = psf[::-1, ::-1].astype(np.float32).copy()  # filter2D correlates
+    full = cv2.filter2D(sharp, -1, k, borderType=cv2.BORDER_REFLECT).reshape(sharp.shape)
+    oy, ox = kh // 2, kw // 2
+    return full[oy : -oy or None, ox : -ox or None].copy(), sharp[
+        oy : -oy or None, ox : -ox or None
+    ].copy()
+
+
+@pytest.fixture
+def scene() -> np.ndarray:
+    return make_scene()
+
+
+@pytest.fixture
+def shared_deblur() -> Path:
+    path = SHARED / "data" / "deblur"
+    if not path.exists():
+        pytest.skip("../shared/data/deblur is not present")
+    return path
