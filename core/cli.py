@@ -267,13 +267,34 @@ _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 }
 
 
+# Hosts living outside core (the PSD bridge, the GIMP installer) add subcommands by defining a
+# ``COMMANDS`` dict of the same shape in one of these modules; psd-tools etc. are imported only
+# when such a command runs.
+_EXTENSION_MODULES = ("psd_bridge.cli", "install.cli")
+
+
+def _all_commands() -> dict[str, tuple[str, Callable, Callable]]:
+    import importlib
+
+    commands = dict(_COMMANDS)
+    for name in _EXTENSION_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # that host is not part of this installation
+            raise
+        commands.update(getattr(module, "COMMANDS", {}))
+    return commands
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clearshot", description="Deblurring and sharpening for photographers."
     )
     parser.add_argument("--version", action="version", version=f"clearshot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (help_text, configure, run) in _COMMANDS.items():
+    for name, (help_text, configure, run) in _all_commands().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         configure(p)
         p.set_defaults(_run=run)
