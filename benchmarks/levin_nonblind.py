@@ -67,8 +67,22 @@ def ours(name: str, **kw):
 def peers():
     from skimage import restoration
 
+    from core.borders import padded_shape, smooth_periodic_pad
+
+    def padded(fn):
+        def run(y, k):
+            canvas = smooth_periodic_pad(
+                y.astype(np.float32)[:, :, None], padded_shape(y.shape, k.shape)
+            )
+            return fn(canvas[:, :, 0].astype(np.float64), k)[: y.shape[0], : y.shape[1]]
+
+        return run
+
     return {
         "skimage wiener": lambda y, k: restoration.wiener(y, k, 0.01, clip=False),
+        "skimage wiener + our smooth borders": padded(
+            lambda y, k: restoration.wiener(y, k, 0.01, clip=False)
+        ),
         "skimage richardson_lucy(30)": lambda y, k: restoration.richardson_lucy(
             np.clip(y, 1e-6, None), k, num_iter=30, clip=False
         ),

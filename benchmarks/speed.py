@@ -255,7 +255,6 @@ class Row:
     img32_mb: float
     target: str
     verdict: str
-    note: str = ""
 
 
 # ----------------------------------------------------------------------------- driver
@@ -268,7 +267,7 @@ class Bench:
         self.made: set[str] = set()
         self.rows: list[Row] = []
         self.footnotes: list[str] = []
-        self.rl_peer: tuple[Measure, str] | None = None  # full-size peer RL, reusable as context
+        self.rl_peer: Measure | None = None  # the rl case's peer, reusable as context
 
     def input(self, name: str) -> Path:
         """Path of the named input (f12, u12, f12crop, u12crop, u24), made on first use.
@@ -281,7 +280,10 @@ class Bench:
             t0 = time.perf_counter()
             cmd = [sys.executable, str(Path(__file__).resolve()), "--make", group, str(self.tmp)]
             subprocess.run(cmd + (["--small"] if self.small else []), check=True)
-            print(f"  (made the {group} MP-class inputs in {time.perf_counter() - t0:.1f} s)")
+            print(
+                f"  (made the {group} MP-class inputs in {time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
             self.made.add(group)
         return self.tmp / f"{name}.npy"
 
@@ -327,18 +329,18 @@ class Bench:
         estimate = probe.seconds * factor
         if estimate <= RL_PEER_LIMIT_S:
             ours, peer = self.interleaved([("rl/ours", "f12"), ("rl/peer", "f12")])
-            self.rl_peer = (peer, "")
+            self.rl_peer = peer
             self.rows.append(Row(f"rl {dims} f32", ours, peer, mb32, "report only", "-"))
             return
         cdims, cmb32 = self.shape_mb32("f12crop")
-        ours, peer = self.interleaved([("rl/ours", "f12crop")] + [("rl/peer", "f12crop")])
+        ours, peer = self.interleaved([("rl/ours", "f12crop"), ("rl/peer", "f12crop")])
         peer.samples.append(probe)
         mark = self._footnote(
             f"skimage richardson_lucy on {dims} estimated at {estimate:.0f} s (> "
             f"{RL_PEER_LIMIT_S:.0f} s) from the {cdims} crop: both sides measured on the crop"
         )
         self.rows.append(Row(f"rl {cdims} f32 crop{mark}", ours, peer, cmb32, "report only", "-"))
-        self.rl_peer = (Measure(peer.samples, scale=factor), mark)
+        self.rl_peer = Measure(peer.samples, scale=factor)
 
     def case_sparse(self) -> None:
         print("[sparse]", flush=True)
@@ -358,26 +360,29 @@ class Bench:
                     f"t {_pf(t_ok)}, mem {_pf(mem_ok)}",
                 )
             )
-        ctx = self._context_peer(dims)
-        if ctx is not None:
-            peer, mark = ctx
-            self.rows.append(
-                Row(f"  context: skimage RL{RL_ITER} {dims}{mark}", None, peer, mb32, "-", "-")
-            )
+        peer, mark = self._context_peer(dims)
+        self.rows.append(
+            Row(f"  context: skimage RL{RL_ITER} {dims}{mark}", None, peer, mb32, "-", "-")
+        )
 
-    def _context_peer(self, dims: str) -> tuple[Measure, str] | None:
+    def _context_peer(self, dims: str) -> tuple[Measure, str]:
         if self.rl_peer is not None:
-            peer, mark = self.rl_peer
-            if not mark:
-                mark = self._footnote("context peer: the rl case's measurement (same image)")
-            return peer, mark
+            peer = self.rl_peer
+            how = (
+                "measured at full size"
+                if peer.scale == 1
+                else f"run on its crop and extrapolated x{peer.scale:.2f} in pixels, linearly"
+            )
+            text = f"context peer: the rl case's peer, {how}, on the float32 scene u8 quantises"
+            return peer, self._footnote(text)
         probe, factor = self.probe_peer("rl/peer", "u12", "u12crop")
         estimate = probe.seconds * factor
         if estimate <= CONTEXT_PEER_LIMIT_S:
             return Measure([run_child("rl/peer", self.input("u12"))]), ""
         mark = self._footnote(
             f"context peer extrapolated from one run on the {dims} image's centre crop "
-            f"(x{factor:.2f} pixels, linear): not run at full size (> {CONTEXT_PEER_LIMIT_S:.0f} s)"
+            f"(x{factor:.2f} pixels, linear; MB is the crop's): not run at full size "
+            f"(> {CONTEXT_PEER_LIMIT_S:.0f} s)"
         )
         return Measure([probe], scale=factor), mark
 
@@ -388,7 +393,7 @@ class Bench:
     # -- report
     def table(self) -> str:
         head = (
-            f"{'case':<34} {'ours s':>8} {'peer s':>8} {'ours/peer':>9} {'ours MB':>8} "
+            f"{'case':<36} {'ours s':>8} {'peer s':>8} {'ours/peer':>9} {'ours MB':>8} "
             f"{'peer MB':>8} {'ours/img32':>10}  {'target':<20} result"
         )
         lines = [head, "-" * len(head)]
@@ -396,7 +401,7 @@ class Bench:
             o, p = r.ours, r.peer
             ratio = o.seconds / p.seconds if o and p else None
             lines.append(
-                f"{r.name:<34} {_num(o and o.seconds, 8, 2)} {_num(p and p.seconds, 8, 2)} "
+                f"{r.name:<36} {_num(o and o.seconds, 8, 2)} {_num(p and p.seconds, 8, 2)} "
                 f"{_num(ratio, 9, 2, 'x')} {_num(o and o.peak_mb, 8, 0)} "
                 f"{_num(p and p.peak_mb, 8, 0)} {_num(o and o.peak_mb / r.img32_mb, 10, 2, 'x')}  "
                 f"{r.target:<20} {r.verdict}"

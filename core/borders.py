@@ -46,13 +46,15 @@ def next_fast_len(n: int) -> int:
 def padded_shape(shape: tuple[int, int], psf_shape: tuple[int, int]) -> tuple[int, int]:
     """Canvas size for an image of ``shape`` deconvolved with a kernel of ``psf_shape``.
 
-    At least two kernel widths (and 8 px) of extension on each axis, rounded up to a fast FFT
-    length.
+    At least two kernel widths (and 8 px) of extension on each axis, rounded up to even fast
+    FFT lengths.
     """
+    from .fft import fast_shape
+
     h, w = shape
     ph = max(8, 2 * psf_shape[0])
     pw = max(8, 2 * psf_shape[1])
-    return next_fast_len(h + ph), next_fast_len(w + pw)
+    return fast_shape(h + ph, w + pw)
 
 
 def _harmonic_strip(left: np.ndarray, right: np.ndarray, width: int, periodic: bool) -> np.ndarray:

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["srgb_to_linear", "linear_to_srgb", "REC709_LUMA", "split_luminance", "merge_luminance"]
+__all__ = [
+    "srgb_to_linear",
+    "linear_to_srgb",
+    "REC709_LUMA",
+    "decode_to_linear",
+    "encode_from_linear",
+]
 
 REC709_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
@@ -30,17 +36,53 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return (np.sign(x) * enc).astype(np.float32)
 
 
-def split_luminance(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split linear RGB (H, W, 3) into luminance Y (H, W) and colour ratios (H, W, 3).
+_DECODE_LUT: dict[np.dtype, np.ndarray] = {}
+_ENCODE_LUT: dict[np.dtype, np.ndarray] = {}
+_ENCODE_STEPS = {np.dtype(np.uint8): 1 << 16, np.dtype(np.uint16): 1 << 20}
 
-    Ratios ``rgb / Y`` are what a luminance-only filter keeps, so sharpening Y and multiplying
-    back changes detail without shifting hue or adding colour fringes.
+
+def decode_to_linear(pixels: np.ndarray, *, encoded: bool = True) -> np.ndarray:
+    """Storage values (uint8/uint16/float) -> float32 linear light, as a new array.
+
+    Integer data goes through a lookup table (one gather per value instead of a power
+    function: 12 MP RGB in ~0.1 s). ``encoded=False`` only rescales (data already linear).
     """
-    y = rgb @ REC709_LUMA
-    ratio = rgb / np.maximum(y, 1e-6)[..., None]
-    return y.astype(np.float32), ratio.astype(np.float32)
+    dt = pixels.dtype
+    if dt.kind == "u" and dt.itemsize <= 2:
+        if dt not in _DECODE_LUT:
+            full = float(np.iinfo(dt).max)
+            levels = np.arange(int(full) + 1, dtype=np.float32) / np.float32(full)
+            _DECODE_LUT[dt] = srgb_to_linear(levels)
+        if not encoded:
+            return pixels.astype(np.float32) * np.float32(1.0 / np.iinfo(dt).max)
+        return _DECODE_LUT[dt][pixels]
+    x = np.array(pixels, dtype=np.float32, copy=True)
+    return srgb_to_linear(x) if encoded else x
 
 
-def merge_luminance(y: np.ndarray, ratio: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`split_luminance`."""
-    return (y[..., None] * ratio).astype(np.float32)
+def encode_from_linear(
+    linear: np.ndarray, dtype: np.dtype | type, *, encoded: bool = True
+) -> np.ndarray:
+    """float32 linear light -> storage ``dtype`` (sRGB-encoded unless ``encoded=False``).
+
+    Integer outputs are clipped to the range and rounded to nearest through a fine lookup
+    table (2^16 steps for 8-bit, 2^20 for 16-bit: finer than one output level everywhere).
+    Float outputs keep values outside [0, 1].
+    """
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        out = linear_to_srgb(linear) if encoded else linear
+        return out.astype(dt, copy=False)
+    full = np.iinfo(dt).max
+    if not encoded:
+        x = np.clip(linear, 0.0, 1.0) * np.float32(full)
+        return np.rint(x).astype(dt)
+    steps = _ENCODE_STEPS[dt]
+    if dt not in _ENCODE_LUT:
+        grid = np.arange(steps + 1, dtype=np.float64) / steps
+        enc = 1.055 * grid ** (1 / 2.4) - 0.055
+        enc = np.where(grid <= 0.0031308, grid * 12.92, enc)
+        _ENCODE_LUT[dt] = np.clip(np.rint(enc * full), 0, full).astype(dt)
+    idx = np.clip(linear, 0.0, 1.0) * np.float32(steps)
+    idx += np.float32(0.5)
+    return _ENCODE_LUT[dt][idx.astype(np.int32)]

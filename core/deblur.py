@@ -21,14 +21,14 @@ from typing import Literal
 
 import numpy as np
 
-from .color import REC709_LUMA, linear_to_srgb, srgb_to_linear
+from .color import REC709_LUMA, decode_to_linear, encode_from_linear
 from .deconvolve import (
     METHODS,
     deconvolve_richardson_lucy,
     deconvolve_sparse,
     deconvolve_wiener,
 )
-from .dtype import as_hwc, check_image, from_float32, split_alpha, to_float32
+from .dtype import as_hwc, check_image, split_alpha, to_float32
 from .noise import estimate_noise_sigma
 from .progress import ProgressCallback, Reporter
 from .psf import normalize_psf
@@ -43,6 +43,7 @@ _SOLVERS = {
     "rl": deconvolve_richardson_lucy,
 }
 _ALPHA_EPS = np.float32(1.0 / 65535.0)
+_STRIP_PX = 1 << 20  # pixels per output strip
 
 
 def deblur(
@@ -111,12 +112,11 @@ def deblur(
     rep = Reporter(progress)
     rep(0.0, "preparing")
     orig = as_hwc(image)
-    work = to_float32(orig)
-    colour, alpha = split_alpha(work)
-    colour = np.ascontiguousarray(colour)
+    colour_orig, alpha_orig = split_alpha(orig)
+    lin = decode_to_linear(colour_orig, encoded=not linear_input)
+    alpha = None if alpha_orig is None else to_float32(alpha_orig)
     if alpha is not None:
-        colour = colour * alpha
-    lin = colour if linear_input else srgb_to_linear(colour)
+        lin *= alpha  # premultiplied: transparent pixels carry no weight into their neighbours
 
     luminance = channels == "luminance" and lin.shape[2] == 3
     src = (lin @ REC709_LUMA)[:, :, None] if luminance else lin
@@ -129,20 +129,51 @@ def deblur(
     def run(tile: np.ndarray, r: Reporter) -> np.ndarray:
         return solver(tile, k, strength=strength, noise_sigma=noise, clip=False, progress=r)
 
-    res = process_tiled(src, run, tile_px=tile_px, margin_px=margin, progress=rep.sub(0.02, 0.97))
+    tile = _tile_side(tile_px, lin.shape[2])
+    res = process_tiled(src, run, tile_px=tile, margin_px=margin, progress=rep.sub(0.02, 0.97))
     if luminance:
-        res = lin + (res - src)
-    if clip:
-        top = np.float32(1.0) if alpha is None else alpha
-        res = np.clip(res, 0.0, top)
-    out = res if linear_input else linear_to_srgb(res)
-    if alpha is not None:
-        safe = np.maximum(alpha, _ALPHA_EPS)
-        out = np.where(alpha > 0, out / safe, work[:, :, :-1])
-    if clip:
-        out = np.clip(out, 0.0, 1.0)
-    result = from_float32(out, orig.dtype)
-    if alpha is not None:
-        result = np.concatenate([result, orig[:, :, -1:]], axis=2)
+        res -= src  # the detail deconvolution added, given to R, G and B alike
+        lin += res
+        res = lin
+    del src, lin
+    result = _finish(res, orig, alpha, linear_input=linear_input, clip=clip)
     rep(1.0, "done")
     return result.reshape(image.shape)
+
+
+def _tile_side(tile_px: int, channels: int) -> int:
+    """Tile core side: ``tile_px`` for RGB, smaller for fewer channels, so one tile's solver
+    working set (~12 one-channel float32 canvases) stays within about twice the image's size."""
+    return max(256, int(tile_px * min(1.0, (channels / 3) ** 0.5)))
+
+
+def _finish(
+    res: np.ndarray, orig: np.ndarray, alpha: np.ndarray | None, *, linear_input: bool, clip: bool
+) -> np.ndarray:
+    """Premultiplied linear result -> the input's dtype, in row strips to bound memory."""
+    h, w, _ = res.shape
+    colour_orig, alpha_orig = split_alpha(orig)
+    c = colour_orig.shape[2]
+    out = np.empty((h, w, orig.shape[2]), orig.dtype)
+    step = max(1, _STRIP_PX // max(w, 1))
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        x = res[y0:y1]
+        if alpha is not None:
+            a = alpha[y0:y1]
+            if clip:
+                np.clip(x, 0.0, a, out=x)
+            x = np.where(
+                a > 0,
+                x / np.maximum(a, _ALPHA_EPS),
+                decode_to_linear(colour_orig[y0:y1], encoded=not linear_input),
+            )
+        elif clip:
+            np.clip(x, 0.0, 1.0, out=x)
+        strip = encode_from_linear(x, orig.dtype, encoded=not linear_input)
+        if clip and strip.dtype.kind == "f":
+            np.clip(strip, 0.0, 1.0, out=strip)
+        out[y0:y1, :, :c] = strip
+    if alpha_orig is not None:
+        out[:, :, c:] = alpha_orig
+    return out

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from . import fft
 from .borders import padded_shape, smooth_periodic_pad
 from .noise import estimate_noise_sigma
 from .progress import ProgressCallback, Reporter
@@ -30,7 +31,6 @@ __all__ = [
     "deconvolve_wiener",
     "deconvolve_sparse",
     "deconvolve_richardson_lucy",
-    "psf_to_otf",
     "METHODS",
 ]
 
@@ -38,21 +38,25 @@ METHODS = ("wiener", "sparse", "rl")
 
 
 # ----------------------------------------------------------------------------- shared pieces
-def psf_to_otf(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Real-FFT transfer function of a centred ``psf`` on a canvas of ``shape`` (complex64)."""
-    kh, kw = psf.shape
-    pad = np.zeros(shape, np.float32)
-    pad[:kh, :kw] = psf
-    pad = np.roll(pad, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    return np.fft.rfft2(pad).astype(np.complex64)
+class _Canvas:
+    """Spectra shared by every channel deconvolved on one canvas (CCS layout, float32)."""
 
+    def __init__(self, psf: np.ndarray, shape: tuple[int, int]):
+        self.shape = shape
+        self.k = fft.psf_spectrum(psf, shape)
+        self.k_abs2 = fft.abs2(self.k)
+        wy, wx = fft.freq_grid(shape)
+        self._a = (2 - 2 * np.cos(wx)).astype(np.float32)  # |dx|^2 on the half grid
+        self._b = (2 - 2 * np.cos(wy)).astype(np.float32)  # |dy|^2
 
-def _grad_eigs(shape: tuple[int, int]) -> np.ndarray:
-    """|FFT of forward differences|^2 summed over x and y, on the rfft grid (float32)."""
-    hp, wp = shape
-    wy = 2 - 2 * np.cos(2 * np.pi * np.arange(hp) / hp)
-    wx = 2 - 2 * np.cos(2 * np.pi * np.arange(wp // 2 + 1) / wp)
-    return (wy[:, None] + wx[None, :]).astype(np.float32)
+    def grad_energy(self) -> np.ndarray:
+        """|dx|^2 + |dy|^2 (first derivatives), CCS layout."""
+        return fft.real_spectrum_to_ccs(self._a + self._b)
+
+    def sparse_filter_energy(self) -> np.ndarray:
+        """Sum of |filter|^2 weighted as in ``_SPARSE_FILTERS``, CCS layout."""
+        a, b = self._a, self._b
+        return fft.real_spectrum_to_ccs(a + b + np.float32(0.5) * (a * a + b * b + a * b))
 
 
 def _check_inputs(image: np.ndarray, psf: np.ndarray, strength: float) -> np.ndarray:
@@ -104,12 +108,11 @@ def _per_channel(image, k, solve, progress: ProgressCallback | None, stage: str)
     """Pad each channel to a smooth periodic canvas, solve, crop."""
     rep = Reporter(progress)
     h, w, c = image.shape
-    shape = padded_shape((h, w), k.shape)
-    otf = psf_to_otf(k, shape)
+    canvas_info = _Canvas(k, padded_shape((h, w), k.shape))
     out = np.empty_like(image)
     for ci in range(c):
-        canvas = smooth_periodic_pad(image[:, :, ci : ci + 1], shape)[:, :, 0]
-        res = solve(canvas, otf, rep.sub(ci / c, (ci + 1) / c))
+        canvas = smooth_periodic_pad(image[:, :, ci : ci + 1], canvas_info.shape)[:, :, 0]
+        res = solve(canvas, canvas_info, rep.sub(ci / c, (ci + 1) / c))
         out[:, :, ci] = res[:h, :w]
     rep(1.0, stage)
     return out
@@ -172,12 +175,17 @@ def deconvolve_wiener(
         balance = 120.0 * sig * sig
     bal = np.float32(balance / _aggressiveness(strength))
 
-    def solve(canvas, otf, rep):
+    filters: dict[int, np.ndarray] = {}
+
+    def solve(canvas, cv: _Canvas, rep):
         rep(0.0, "wiener")
-        y = np.fft.rfft2(canvas)
-        den = (otf.real**2 + otf.imag**2) + bal * _grad_eigs(canvas.shape)
-        x = np.fft.irfft2(np.conj(otf) * y / den, s=canvas.shape)
-        return x.astype(np.float32, copy=False)
+        if id(cv) not in filters:  # conj(K) / (|K|^2 + balance |D|^2), once per canvas
+            filters.clear()
+            den = cv.grad_energy()
+            den *= bal
+            den += cv.k_abs2
+            filters[id(cv)] = fft.conj(cv.k) / den
+        return fft.idft(fft.mul(fft.dft(canvas), filters[id(cv)]))
 
     out = _per_channel(image, k, solve, progress, "wiener")
     out = _blend_toward_input(image, out, strength)
@@ -275,14 +283,6 @@ def _dxy_t(w: np.ndarray) -> np.ndarray:
     return _dx_t(_dy_t(w))
 
 
-def _filter_eigs(op, shape: tuple[int, int]) -> np.ndarray:
-    """|FFT of a periodic linear filter|^2 on the rfft grid, from its impulse response."""
-    delta = np.zeros(shape, np.float32)
-    delta[0, 0] = 1
-    f = np.fft.rfft2(op(delta))
-    return (f.real**2 + f.imag**2).astype(np.float32)
-
-
 # (filter, adjoint, prior weight): first derivatives plus weaker second derivatives, as in
 # Levin et al.'s sparse deconvolution; the second-order terms curb staircasing and ringing.
 _SPARSE_FILTERS = (
@@ -360,11 +360,11 @@ def deconvolve_sparse(
         betas.append(b)
         b *= beta_rate
 
-    def solve(canvas, otf, rep):
-        shape = canvas.shape
-        kty = (lam * np.conj(otf) * np.fft.rfft2(canvas)).astype(np.complex64)
-        ktk = (lam * (otf.real**2 + otf.imag**2)).astype(np.float32)
-        ftf = sum(np.float32(wt) * _filter_eigs(f, shape) for f, _, wt in _SPARSE_FILTERS)
+    def solve(canvas, cv: _Canvas, rep):
+        kty = fft.mul(fft.dft(canvas), cv.k, conj_b=True)
+        kty *= lam
+        ktk = cv.k_abs2 * lam
+        ftf = cv.sparse_filter_energy()
         # filter responses stay within a few times the data range (second differences: 4x)
         v_max = 4.0 * max(1.0, float(np.abs(canvas).max()))
         x = canvas
@@ -374,12 +374,16 @@ def deconvolve_sparse(
             for f, f_t, wt in _SPARSE_FILTERS:
                 # w_f * |v|^alpha + beta/2 (v - f x)^2  ->  shrink with beta / w_f
                 z = f_t(_shrink(f(x), beta / wt, alpha, v_max))
-                rhs += np.float32(wt) * z
-            num = np.fft.rfft2(rhs)
+                if wt != 1.0:
+                    z *= np.float32(wt)
+                rhs += z
+            num = fft.dft(rhs)
             num *= np.float32(beta)
             num += kty
-            num /= ktk + np.float32(beta) * ftf
-            x = np.fft.irfft2(num, s=shape).astype(np.float32, copy=False)
+            den = ftf * np.float32(beta)
+            den += ktk
+            num /= den
+            x = fft.idft(num)
         return x
 
     out = _per_channel(image, k, solve, progress, "sparse deconvolution")
@@ -431,21 +435,22 @@ def deconvolve_richardson_lucy(
     thresh = np.float32((2.0 if damping is None else damping) * sig)
     eps = np.float32(1e-6)
 
-    def solve(canvas, otf, rep):
-        shape = canvas.shape
+    def solve(canvas, cv: _Canvas, rep):
         y = np.maximum(canvas, eps)
         x = y.copy()
-        conj = np.conj(otf)
         for i in range(n_iter):
             rep(i / n_iter, "Richardson-Lucy")
-            est = np.maximum(np.fft.irfft2(np.fft.rfft2(x) * otf, s=shape).astype(np.float32), eps)
+            est = np.maximum(fft.idft(fft.mul(fft.dft(x), cv.k)), eps)
             ratio = y / est
             if thresh > 0:
                 # White's damping: no update where |y - est| is within the noise
-                u = np.minimum(((y - est) / thresh) ** 2, 1.0).astype(np.float32)
-                ratio = 1 + u * (ratio - 1)
-            corr = np.fft.irfft2(np.fft.rfft2(ratio) * conj, s=shape).astype(np.float32)
-            x = x * corr
+                u = (y - est) / thresh
+                np.square(u, out=u)
+                np.minimum(u, 1.0, out=u)
+                ratio -= 1
+                ratio *= u
+                ratio += 1
+            x *= fft.idft(fft.mul(fft.dft(ratio), cv.k, conj_b=True))
         return x
 
     out = _per_channel(image, k, solve, progress, "Richardson-Lucy")
