@@ -20,7 +20,8 @@ import math
 import cv2
 import numpy as np
 
-from .borders import next_fast_len, smooth_periodic_pad
+from . import fft
+from .borders import smooth_periodic_pad
 from .progress import ProgressCallback, Reporter
 
 __all__ = ["estimate_psf", "BlindParams"]
@@ -33,8 +34,12 @@ class BlindParams:
     iterations: int = 5  # latent/kernel alternations per scale
     kernel_weight: float = 2.0  # Tikhonov weight on the kernel
     beta_max: float = 1e5
-    kernel_threshold: float = 0.05  # fraction of the kernel's max below which it is zeroed
+    kernel_threshold: float = 0.05  # final: fraction of the kernel's max below which it is zeroed
     component_min_mass: float = 0.1  # disconnected kernel pieces lighter than this are dropped
+    speck_threshold: float = 3e-4  # kernel values below this are zeroed at every iteration
+    iteration_threshold: float = 0.05  # fraction of the max zeroed at every iteration (noise)
+    reference_pixels: float = 65536.0  # kernel_weight is scaled by pixels / this
+    threshold_per_scale: bool = True  # re-select salient edges at every scale
 
 
 def _psf2otf(k: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -59,14 +64,16 @@ def _grad_y(x: np.ndarray) -> np.ndarray:
 
 
 def _l0_restore(y: np.ndarray, k: np.ndarray, lam: float, beta_max: float) -> np.ndarray:
-    """Latent image: min ||k*x - y||^2 + lam ||grad x||_0 by half-quadratic splitting."""
+    """Latent image: min ||k*x - y||^2 + lam ||grad x||_0 by half-quadratic splitting.
+
+    ``y`` is float32 with even sides (a padded canvas); spectra in OpenCV's packed layout.
+    """
     shape = y.shape
-    kf = _psf2otf(k, shape)
-    fx = _psf2otf(np.array([[1.0, -1.0]]), shape)
-    fy = _psf2otf(np.array([[1.0], [-1.0]]), shape)
-    den_k = np.abs(kf) ** 2
-    den_d = np.abs(fx) ** 2 + np.abs(fy) ** 2
-    num1 = np.conj(kf) * np.fft.fft2(y)
+    kf = fft.psf_spectrum(k.astype(np.float32), shape)
+    den_k = fft.abs2(kf)
+    wy, wx = fft.freq_grid(shape)
+    den_d = fft.real_spectrum_to_ccs((4 - 2 * np.cos(wx) - 2 * np.cos(wy)).astype(np.float32))
+    num1 = fft.mul(fft.dft(y), kf, conj_b=True)
     x = y.copy()
     beta = 2 * lam
     while beta < beta_max:
@@ -78,7 +85,11 @@ def _l0_restore(y: np.ndarray, k: np.ndarray, lam: float, beta_max: float) -> np
         # adjoint of the forward differences
         n2 = np.concatenate([h[:, -1:] - h[:, :1], -np.diff(h, axis=1)], axis=1)
         n2 += np.concatenate([v[-1:] - v[:1], -np.diff(v, axis=0)], axis=0)
-        x = np.real(np.fft.ifft2((num1 + beta * np.fft.fft2(n2)) / (den_k + beta * den_d)))
+        num = fft.dft(n2)
+        num *= np.float32(beta)
+        num += num1
+        num /= den_k + np.float32(beta) * den_d
+        x = fft.idft(num)
         beta *= 2
     return x
 
@@ -136,16 +147,18 @@ def _estimate_kernel(bx, by, lx, ly, size: int, weight: float, k0: np.ndarray) -
     return k
 
 
-def _clean(k: np.ndarray, params: BlindParams, *, drop_components: bool) -> np.ndarray:
-    k = np.where(k < params.kernel_threshold * k.max(), 0.0, k)
+def _prune(k: np.ndarray, params: BlindParams) -> np.ndarray:
+    """Drop disconnected pieces lighter than ``component_min_mass``, negatives and specks."""
     k = np.clip(k, 0, None)
-    if drop_components and k.sum() > 0:
+    if params.iteration_threshold > 0 and k.max() > 0:
+        k[k < params.iteration_threshold * k.max()] = 0
+    if k.sum() > 0:
         n, labels = cv2.connectedComponents((k > 0).astype(np.uint8), connectivity=8)
-        total = k.sum()
         for i in range(1, n):
             sel = labels == i
-            if k[sel].sum() < params.component_min_mass * total:
+            if k[sel].sum() < params.component_min_mass:
                 k[sel] = 0
+    k[k < params.speck_threshold] = 0
     s = k.sum()
     if s <= 0:
         k = np.zeros_like(k)
@@ -181,8 +194,8 @@ def _resize_kernel(k: np.ndarray, factor: float, size: int) -> np.ndarray:
 
 
 def _pad_for_fft(y: np.ndarray, size: int) -> np.ndarray:
-    shape = (next_fast_len(y.shape[0] + size), next_fast_len(y.shape[1] + size))
-    return smooth_periodic_pad(y.astype(np.float32)[:, :, None], shape)[:, :, 0].astype(np.float64)
+    shape = fft.fast_shape(y.shape[0] + size, y.shape[1] + size)
+    return smooth_periodic_pad(y.astype(np.float32)[:, :, None], shape)[:, :, 0]
 
 
 def estimate_psf(
@@ -226,6 +239,7 @@ def estimate_psf(
     sizes = [int(math.ceil(size * ratio**s)) | 1 for s in range(n_scales)]
     lam = p.lambda_grad
     k = None
+    threshold0 = None
     for s in range(n_scales - 1, -1, -1):
         ks = sizes[s]
         if k is None:
@@ -240,17 +254,22 @@ def estimate_psf(
         h, w = ys.shape
         # kernel fit on the real pixels only: the padding is not a blurred anything
         bx, by = ys[:-1, 1:] - ys[:-1, :-1], ys[1:, :-1] - ys[:-1, :-1]
-        threshold = None
+        if p.threshold_per_scale:
+            threshold = None  # estimated on the first latent image of each scale
+        else:
+            if threshold0 is None:  # salient-edge threshold, set once on the coarsest image
+                _, _, threshold0 = _salient_gradients(ys, ks, None)
+            threshold = threshold0
         for it in range(p.iterations):
             rep((n_scales - 1 - s + it / p.iterations) / n_scales, "estimating the blur kernel")
-            latent = _l0_restore(yp, k, lam, p.beta_max)[:h, :w]
+            latent = _l0_restore(yp, k, lam, p.beta_max)[:h, :w].astype(np.float64)
             lx, ly, threshold = _salient_gradients(latent, ks, threshold)
-            if it > 0:
-                threshold /= 1.1
-            k = _estimate_kernel(bx, by, lx, ly, ks, p.kernel_weight, k)
-            k = _clean(k, p, drop_components=False)
+            threshold /= 1.1
+            weight = p.kernel_weight * max(1.0, bx.size / p.reference_pixels)
+            k = _prune(_estimate_kernel(bx, by, lx, ly, ks, weight, k), p)
             lam = max(lam / 1.1, 1e-4)
         k = _centre(k)
-    k = _centre(_clean(k, p, drop_components=True))
+    k = np.where(k < p.kernel_threshold * k.max(), 0.0, k)
+    k = _centre(k / k.sum())
     rep(1.0, "kernel estimated")
     return k.astype(np.float32)
