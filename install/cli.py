@@ -29,6 +29,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", metavar="TAG",
                    help="wheel platform tag for --runtime wheels (e.g. win_amd64, "
                         "macosx_11_0_arm64, manylinux_2_28_x86_64); default: this machine")
+    p.add_argument("--wheel-dir", metavar="DIR", type=Path,
+                   help="install the wheels from DIR only (offline; fill it with pip download)")
 
 
 def _targets(args: argparse.Namespace) -> list[Path]:
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
             gimp.uninstall(folder, dry_run=args.dry_run)
         else:
             gimp.install(folder, runtime=args.runtime, python_version=args.python_version,
-                         platform_tag=args.platform, dry_run=args.dry_run)
+                         platform_tag=args.platform, wheel_dir=args.wheel_dir,
+                         dry_run=args.dry_run)
     return 0
 
 

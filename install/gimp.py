@@ -147,11 +147,17 @@ def _venv_python(root: Path) -> Path:
     return root / "runtime" / "venv" / sub
 
 
-def _pip_wheels_cmd(site: Path, python_version: str, platform_tag: str | None) -> list[str]:
+def _pip_wheels_cmd(
+    site: Path, python_version: str, platform_tag: str | None, wheel_dir: Path | None = None
+) -> list[str]:
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
            "--target", str(site), "--only-binary=:all:", "--python-version", python_version]
     if platform_tag:
         cmd += ["--platform", platform_tag]
+    if wheel_dir is not None:  # offline: only the wheels in that folder
+        # pip (23.x) checks local wheels' Requires-Python against the running interpreter, not
+        # --python-version; the cpXY/abi3 tags asked for above already pin the version
+        cmd += ["--no-index", "--find-links", str(wheel_dir), "--ignore-requires-python"]
     return cmd + list(ENGINE_REQUIREMENTS)
 
 
@@ -161,6 +167,7 @@ def install(
     runtime: str = "current",
     python_version: str | None = None,
     platform_tag: str | None = None,
+    wheel_dir: Path | None = None,
     dry_run: bool = False,
     say: Say = print,
     source: Path = SOURCE_ROOT,
@@ -186,7 +193,8 @@ def install(
         "venv": f"private venv in {dest / 'runtime' / 'venv'} with "
                 + ", ".join(ENGINE_REQUIREMENTS),
         "wheels": f"{', '.join(ENGINE_REQUIREMENTS)} wheels for Python {python_version}"
-                  f"{' on ' + platform_tag if platform_tag else ''} in {dest / 'runtime/site'}",
+                  f"{' on ' + platform_tag if platform_tag else ''} in {dest / 'runtime/site'}"
+                  f"{' from ' + str(wheel_dir) if wheel_dir else ''}",
         "none": "GIMP's own Python must import numpy and OpenCV",
     }[runtime])
     say(f"  {verb} verify the installed files and the engine")
@@ -214,7 +222,8 @@ def install(
             python = str(_venv_python(dest))
         elif runtime == "wheels":
             site = tmp / "runtime" / "site"
-            subprocess.run(_pip_wheels_cmd(site, python_version, platform_tag), check=True)
+            cmd = _pip_wheels_cmd(site, python_version, platform_tag, wheel_dir)
+            subprocess.run(cmd, check=True)
         config = _engine_json(runtime, python)
         (tmp / "engine.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         manifest = {"name": NAME, "gimp": GIMP_SERIES, "runtime": runtime,
