@@ -159,6 +159,8 @@ def _run_worker(request, data, shape, config, crop, progress):
                 cwd=config.plugin_dir,
                 env=env,
                 text=True,
+                # GIMP on Windows runs pythonw.exe: no console window for the worker
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
             result = _follow(proc, progress)
         if result is None:
