@@ -19,7 +19,7 @@ gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
 gi.require_version("Gtk", "3.0")
 gi.require_version("Gdk", "3.0")
-from gi.repository import Gdk, GdkPixbuf, Gegl, GimpUi, GLib, Gtk  # noqa: E402
+from gi.repository import Gdk, GdkPixbuf, Gegl, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
 from . import PLUGIN_NAME, params  # noqa: E402
 from .engine import run_request  # noqa: E402
@@ -124,11 +124,38 @@ def _snapshot(dialog: Gtk.Dialog, folder: str, name: str) -> bool:
     return False
 
 
+# argument -> the modes it belongs to (greyed out for the others)
+_MODE_ARGS = {"length-px": ("motion",), "angle-deg": ("motion",), "radius-px": ("focus",),
+              "sigma-px": ("gaussian",)}
+
+
+def _link_sensitivity(dialog, config, procedure) -> None:
+    """Grey out what the current mode ignores (done by hand: the dialog's own
+    set_sensitive_if_in had no visible effect in GIMP 3.0.4)."""
+    names = {a.get_name() for a in procedure.get_arguments()}
+    rules = {arg: (lambda m=modes: config.get_property("mode") in m)
+             for arg, modes in _MODE_ARGS.items() if arg in names and "mode" in names}
+    if "halo-limit" in names:
+        rules["halo-limit"] = lambda: bool(config.get_property("limit-halos"))
+    widgets = {arg: dialog.get_widget(arg, GObject.TYPE_NONE) for arg in rules}
+
+    def update(*_args: Any) -> None:
+        for arg, rule in rules.items():
+            if widgets[arg] is not None:
+                widgets[arg].set_sensitive(rule())
+
+    for watched in ("mode", "limit-halos"):
+        if watched in names:
+            config.connect(f"notify::{watched}", update)
+    update()
+
+
 def run_dialog(procedure, config, spec, image, drawables, engine) -> bool:
     """Show the dialog; True when the user pressed OK."""
     GimpUi.init(PLUGIN_NAME)
     dialog = GimpUi.ProcedureDialog.new(procedure, config, f"Clearshot – {spec.title}")
     dialog.fill(None)
+    _link_sensitivity(dialog, config, procedure)
     preview = None
     if drawables:
         preview = _Preview(spec, config, image, drawables[0], engine)

@@ -171,8 +171,8 @@ class _Progress:
         self._last = -1.0
 
     def part(self, start: float, stop: float) -> _Progress:
-        p = _Progress(self.label, start, stop)
-        return p
+        """A progress for the share start..stop of the whole bar (one drawable of several)."""
+        return _Progress(self.label, start, stop)
 
     def __call__(self, fraction: float, stage: str) -> bool:
         f = self.start + (self.stop - self.start) * min(max(fraction, 0.0), 1.0)

@@ -158,6 +158,27 @@ def rgba_offset():
     return info
 
 
+@scenario("two_layers")
+def two_layers():
+    """Two selected layers (the second a copy at an offset): both filtered in one call."""
+    spec = JOB["two_layers"]
+    image = load(spec["file"])
+    first = image.get_layers()[0]
+    second = first.copy()
+    image.insert_layer(second, None, 0)
+    second.set_offsets(*spec["offset"])
+    x, y, w, h = spec["select"]
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    dump_selection(image, "two_layers-mask")
+    for i, layer in enumerate((first, second)):
+        dump(layer, "R'G'B' u8", np.uint8, f"two_layers-{i}-before")
+    info = call("python-fu-clearshot-deblur", image, [first, second], **spec["args"])
+    for i, layer in enumerate((first, second)):
+        dump(layer, "R'G'B' u8", np.uint8, f"two_layers-{i}-after")
+    image.delete()
+    return info
+
+
 @scenario("worker")
 def worker():
     spec = JOB["worker"]

@@ -173,6 +173,8 @@ def job() -> dict:
         },
         "rgba_offset": {"background": "motion8.png", "layer": "layer-rgba8.png",
                         "offset": [30, 25], "select": [50, 40, 70, 50], "args": m},
+        "two_layers": {"file": "motion8.png", "offset": [16, 12], "select": [30, 24, 96, 70],
+                       "args": m},
         "worker": {"file": "motion8.png", "select": [30, 24, 96, 70], "args": m,
                    "python": "/usr/bin/python3",
                    "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
@@ -253,6 +255,7 @@ def run_gimp(out: Path) -> dict:
     for sub in ("in", "out", "home"):
         shutil.rmtree(work / sub, ignore_errors=True)
         (work / sub).mkdir(parents=True)
+    (work / "gimp3" / "clearshot.log").unlink(missing_ok=True)  # this run's log only
     refs = make_inputs(work / "in")
     (work / "job.json").write_text(json.dumps(job(), indent=1))
     shutil.copyfile(HERE / "gimp_batch.py", work / "batch.py")

@@ -135,6 +135,25 @@ def test_rgba_layer_at_an_offset(gimp):
     assert p1 >= p0 + MIN_GAIN_DB
 
 
+def test_several_selected_layers_in_one_call(gimp):
+    info = _scenario(gimp, "two_layers")
+    assert info["status"] == "success", info["message"]
+    mask = _load(gimp, "two_layers-mask")
+    ref = gimp["refs"]["sharp"]
+    for i, (oy, ox) in enumerate(((0, 0), (12, 16))):
+        before, after = _load(gimp, f"two_layers-{i}-before"), _load(gimp, f"two_layers-{i}-after")
+        h, w = before.shape[:2]
+        local = mask[oy : oy + h, ox : ox + w]
+        if local.shape != (h, w):  # the copy sticks out of the canvas
+            local = np.pad(local, ((0, h - local.shape[0]), (0, w - local.shape[1])))
+        assert not (before != after).any(-1)[local <= 0].any()
+        inside = local >= 1
+        p0 = psnr(before[inside] / 255.0, ref[inside])
+        p1 = psnr(after[inside] / 255.0, ref[inside])
+        print(f"two_layers[{i}]: PSNR inside {p0:.2f} -> {p1:.2f} dB")
+        assert p1 >= p0 + MIN_GAIN_DB
+
+
 def test_unsharp_mask_matches_the_engine(gimp):
     info = _scenario(gimp, "unsharp_rgb8")
     assert info["status"] == "success", info["message"]
