@@ -14,6 +14,7 @@ little-endian float32 bytes (from/to GEGL), in ``.npy`` files for the worker.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from .npyio import read_npy, write_npy
 __all__ = ["EngineConfig", "load_config", "run_request", "engine_available_in_process"]
 
 CONFIG_NAME = "engine.json"
+log = logging.getLogger("clearshot.gimp")
 Progress = Callable[[float, str], bool]
 Shape = tuple[int, int, int]
 Crop = tuple[int, int, int, int]
@@ -103,6 +105,7 @@ def run_request(
     EngineUnavailableError, WorkerError or the engine's own exceptions in-process.
     """
     if config.mode != "worker" and engine_available_in_process(config):
+        log.info("engine: in-process in %s", sys.executable)
         return _run_in_process(request, data, shape, crop, progress)
     if config.mode == "in-process":
         msg = (
@@ -110,6 +113,7 @@ def run_request(
             f"this Python ({sys.executable}); run 'clearshot install-gimp' again"
         )
         raise EngineUnavailableError(msg)
+    log.info("engine: worker %s", config.python or sys.executable)
     return _run_worker(request, data, shape, config, crop, progress)
 
 

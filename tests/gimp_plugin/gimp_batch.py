@@ -66,6 +66,11 @@ def call(proc_name, image, drawables, run_mode=Gimp.RunMode.NONINTERACTIVE, **ar
     return {"status": status.value_nick, "message": message, "seconds": round(time.time() - t, 2)}
 
 
+def _log_tail(n):
+    path = os.path.join(JOB["gimp_dir"], "clearshot.log")
+    return open(path).read().splitlines()[-n:] if os.path.exists(path) else []
+
+
 def scenario(name):
     def wrap(fn):
         t = time.time()
@@ -185,11 +190,20 @@ def worker():
     conf_path = spec["engine_json"]
     original = open(conf_path).read()
     results = {}
-    for mode in ("in-process", "worker"):
+    # a private runtime GIMP's Python cannot import from (as on Windows/macOS): a wrapper
+    # interpreter that alone sees the wheel folder
+    wrapper = os.path.join(WORK, "private-python")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexport PYTHONPATH=\"$PYTHONPATH:{spec['site']}\"\n"
+                f"exec {spec['python']} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    for mode in ("in-process", "worker", "fallback"):
         conf = json.loads(original)
         conf["mode"] = mode
         if mode == "worker":
             conf["python"] = spec["python"]
+        elif mode == "fallback":  # GIMP's Python has no OpenCV: auto must pick the worker
+            conf.update(mode="auto", python=wrapper, site=[])
         with open(conf_path, "w") as f:
             json.dump(conf, f)
         try:
@@ -203,6 +217,7 @@ def worker():
         finally:
             with open(conf_path, "w") as f:
                 f.write(original)
+    results["fallback-log"] = _log_tail(3)
     return results
 
 

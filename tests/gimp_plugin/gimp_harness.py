@@ -140,6 +140,7 @@ def job() -> dict:
     """What the batch runs (gimp_batch.py reads it)."""
     m = {**MOTION, "mode": "motion", "strength": 50.0}
     return {
+        "gimp_dir": GIMP_DIR,
         "procedures": ["python-fu-clearshot-deblur", "python-fu-clearshot-unsharp-mask"],
         "absent": ["python-fu-clearshot-hybrid", "python-fu-clearshot-analyze"],
         "scenarios": {
@@ -177,6 +178,7 @@ def job() -> dict:
                        "args": m},
         "worker": {"file": "motion8.png", "select": [30, 24, 96, 70], "args": m,
                    "python": "/usr/bin/python3",
+                   "site": f"{GIMP_DIR}/plug-ins/clearshot/runtime/site",
                    "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
         "errors": {
             "auto_without_analysis": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",

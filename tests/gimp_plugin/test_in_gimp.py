@@ -170,11 +170,19 @@ def test_unsharp_mask_matches_the_engine(gimp):
     assert (got != before[20:80, 20:110]).any()
 
 
-def test_worker_runtime_gives_the_same_pixels(gimp):
+@pytest.mark.parametrize("mode", ["worker", "fallback"])
+def test_worker_runtime_gives_the_same_pixels(gimp, mode):
+    """'worker' forced by engine.json; 'fallback': GIMP's Python lacks OpenCV, so auto must
+    run the worker in the private runtime."""
     info = _scenario(gimp, "worker")
-    assert info["in-process"]["status"] == info["worker"]["status"] == "success"
-    a, b = _load(gimp, "worker-in-process"), _load(gimp, "worker-worker")
+    assert info["in-process"]["status"] == "success"
+    assert info[mode]["status"] == "success", info[mode]["message"]
+    a, b = _load(gimp, "worker-in-process"), _load(gimp, f"worker-{mode}")
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert not np.array_equal(a, _load(gimp, "rgb8_motion_feathered-before"))  # it filtered
+    if mode == "fallback":
+        assert any("engine: worker" in line and "private-python" in line
+                   for line in info["fallback-log"]), info["fallback-log"]
 
 
 @pytest.mark.parametrize(
