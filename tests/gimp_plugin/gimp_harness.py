@@ -157,6 +157,14 @@ def job() -> dict:
                 "precision": "FLOAT_LINEAR", "select": ["ellipse", 20, 16, 110, 84, 0],
                 "dump": ["RGB float", "float32"],
                 "args": {"mode": "focus", "radius-px": FOCUS_R, "strength": 50.0}},
+            "u16_linear_motion": {
+                "kind": "simple", "file": "motion8.png", "proc": "python-fu-clearshot-deblur",
+                "precision": "U16_LINEAR", "select": ["rect", 30, 24, 96, 70, 0],
+                "dump": ["RGB u16", "uint16"], "args": m},
+            "float_perceptual_motion": {
+                "kind": "simple", "file": "motion8.png", "proc": "python-fu-clearshot-deblur",
+                "precision": "FLOAT_NON_LINEAR", "select": ["rect", 30, 24, 96, 70, 0],
+                "dump": ["R'G'B' float", "float32"], "args": m},
             "gray8_gaussian_whole": {
                 "kind": "simple", "file": "gauss-gray8.png", "proc": "python-fu-clearshot-deblur",
                 "select": None, "dump": ["Y' u8", "uint8"],

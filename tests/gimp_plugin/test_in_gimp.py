@@ -108,6 +108,15 @@ def test_float_linear_focus_ellipse(gimp):
                   to_srgb=linear_to_srgb)
 
 
+def test_u16_linear_motion(gimp):
+    _check_deblur(gimp, "u16_linear_motion", 65535.0, gimp["refs"]["sharp"],
+                  to_srgb=linear_to_srgb)
+
+
+def test_float_perceptual_motion(gimp):
+    _check_deblur(gimp, "float_perceptual_motion", 1.0, gimp["refs"]["sharp"])
+
+
 def test_gray8_whole_layer_without_selection(gimp):
     _check_deblur(gimp, "gray8_gaussian_whole", 255.0, gimp["refs"]["gray"])
 
