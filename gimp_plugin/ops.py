@@ -51,6 +51,10 @@ def apply(
     from core import deblur, unsharp_mask
 
     op = request["op"]
+    clip = request["clip"]
+    if clip == "auto":  # float image: keep HDR values only where there are any
+        colour = pixels[..., :-1] if pixels.shape[-1] in (2, 4) else pixels
+        clip = not bool((colour > 1.0).any())
     if op == "deblur":
         out = deblur(
             pixels,
@@ -59,7 +63,7 @@ def apply(
             strength=request["strength"],
             linear_input=request["linear_input"],
             channels=request["channels"],
-            clip=request["clip"],
+            clip=clip,
             progress=progress,
         )
     elif op == "unsharp":
@@ -71,7 +75,7 @@ def apply(
             halo_limit=request["halo_limit"],
             luminance_only=request["luminance_only"],
             space=request["space"],
-            clip=request["clip"],
+            clip=clip,
             progress=progress,
         )
     else:

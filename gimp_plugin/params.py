@@ -136,8 +136,9 @@ _UNSHARP = {a.name: a for a in UNSHARP_ARGS}
 def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> dict[str, Any]:
     """Map python-fu-clearshot-deblur arguments to a ``core.deblur`` request.
 
-    The pixels are read as linear light ("RGBA float"), so ``linear_input`` is True. Float
-    images keep values above 1 (``clip`` False); integer images are clipped.
+    The pixels are read as linear light ("RGBA float"), so ``linear_input`` is True. Integer
+    images are clipped to [0, 1]; float images get ``clip="auto"``: clipped unless the pixels
+    read hold values above 1 (HDR content, which is kept).
 
     Raises
     ------
@@ -174,7 +175,7 @@ def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> di
         "strength": _number(values, _DEBLUR["strength"]),
         "channels": _choice(values, _DEBLUR["channels"]),
         "linear_input": True,
-        "clip": not float_data,
+        "clip": "auto" if float_data else True,
     }
 
 
@@ -193,7 +194,7 @@ def unsharp_request(values: Mapping[str, Any], *, float_data: bool = False) -> d
         "halo_limit": _number(values, _UNSHARP["halo-limit"]) / 100.0 if limit else None,
         "luminance_only": bool(values.get("luminance-only", False)),
         "space": _choice(values, _UNSHARP["space"]),
-        "clip": not float_data,
+        "clip": "auto" if float_data else True,
     }
 
 

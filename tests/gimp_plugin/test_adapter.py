@@ -53,7 +53,7 @@ def test_focus_and_gaussian_requests():
         "kind": "defocus", "radius_px": 4.0}
     r = params.deblur_request({"mode": "gaussian", "sigma-px": 2.0}, float_data=True)
     assert r["psf"] == {"kind": "gaussian", "sigma_px": 2.0}
-    assert r["clip"] is False
+    assert r["clip"] == "auto"
 
 
 @pytest.mark.parametrize("mode", ["auto", "shake", "old-photo"])
@@ -179,6 +179,19 @@ def test_engine_runs_and_crops(tmp_path, mode):
     assert np.array_equal(got[..., 3], img[4:24, 6:36, 3])
     assert seen
     assert seen[-1] == pytest.approx(1.0)
+
+
+def test_float_images_keep_hdr_values_only_when_present():
+    from gimp_plugin import ops
+
+    request = params.unsharp_request({"amount": 300.0, "threshold": 0.0}, float_data=True)
+    img = np.full((16, 16, 3), 0.9, np.float32)
+    img[:, 8:] = 0.1
+    assert ops.apply(request, img).max() <= 1.0  # no HDR content: clipped like integers
+    img[0, 0] = 1.5
+    hdr = ops.apply(request, img)
+    assert hdr.max() > 1.0  # HDR kept: the engine does not clip
+    assert hdr.min() < 0.0
 
 
 def test_worker_reports_bad_arguments_as_value_errors():
