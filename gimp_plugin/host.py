@@ -1,0 +1,281 @@
+"""The GIMP 3 host port: procedure registration, pixels in/out, progress, PDB status.
+
+Imports ``gi`` and the pure-Python parts of this package only; numpy is touched (through
+:mod:`engine`) only when a procedure runs. Pixels are read as float32 from the GEGL buffer in the
+format the operation needs (linear "RGBA float" for deconvolution, encoded "R'G'B'A float" for
+the unsharp mask, gray variants for gray drawables), with a margin of real context around the
+selection, and written through the shadow buffer + ``merge_shadow`` so GIMP applies the
+(feathered) selection. Every result is computed before the first write, so a failure leaves the
+image as it was; the writes form one undo step, closed in ``finally``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+from . import PLUGIN_NAME, params  # noqa: E402
+from .engine import EngineConfig, load_config, run_request  # noqa: E402
+from .errors import PluginCancelled, message_for, status_for  # noqa: E402
+
+__all__ = ["ClearshotPlugIn", "read_pixels", "write_pixels", "PLUGIN_DIR"]
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MENU_PATH = "<Image>/Filters/Deblur"
+log = logging.getLogger("clearshot.gimp")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What differs between the procedures: arguments, request builder, labels, read format."""
+
+    name: str
+    menu_label: str
+    title: str
+    blurb: str
+    help: str
+    args: tuple[params.Arg, ...]
+    build: Callable[..., dict[str, Any]]
+    linear: bool
+
+
+SPECS = {
+    params.DEBLUR_PROC: Spec(
+        params.DEBLUR_PROC,
+        "_Deblur…",
+        "Deblur",
+        "Remove motion, focus or Gaussian blur by deconvolution",
+        "Deconvolves the selected layers inside the selection in linear light. auto, shake and "
+        "old-photo need the blur analysis, which is not available yet, unless psf-file is set.",
+        params.DEBLUR_ARGS,
+        params.deblur_request,
+        True,
+    ),
+    params.UNSHARP_PROC: Spec(
+        params.UNSHARP_PROC,
+        "_Unsharp Mask…",
+        "Unsharp Mask",
+        "Sharpen with an unsharp mask (Photoshop semantics, halo limiter)",
+        "Amount in percent, radius in pixels (Gaussian sigma), threshold in 0-255 levels; "
+        "optional halo limiter and luminance-only sharpening.",
+        params.UNSHARP_ARGS,
+        params.unsharp_request,
+        False,
+    ),
+}
+
+
+def _setup_logging() -> None:
+    if log.handlers:
+        return
+    try:
+        path = os.path.join(Gimp.directory(), f"{PLUGIN_NAME}.log")
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except (OSError, TypeError):
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def _add_argument(procedure: Gimp.Procedure, arg: params.Arg) -> None:
+    flags = GObject.ParamFlags.READWRITE
+    if arg.kind == "double":
+        procedure.add_double_argument(
+            arg.name, arg.label, arg.blurb, arg.low, arg.high, arg.default, flags
+        )
+    elif arg.kind == "bool":
+        procedure.add_boolean_argument(arg.name, arg.label, arg.blurb, arg.default, flags)
+    elif arg.kind == "string":
+        procedure.add_string_argument(arg.name, arg.label, arg.blurb, arg.default, flags)
+    elif arg.kind == "choice":
+        choice = Gimp.Choice.new()
+        for i, (nick, label) in enumerate(arg.choices):
+            choice.add(nick, i, label, label)
+        procedure.add_choice_argument(arg.name, arg.label, arg.blurb, choice, arg.default, flags)
+    else:
+        msg = f"unknown argument kind {arg.kind!r} for {arg.name}"
+        raise ValueError(msg)
+
+
+# --- host port: pixels in and out -----------------------------------------------------------
+
+
+def read_pixels(drawable: Gimp.Drawable, rect: tuple[int, int, int, int], fmt: str):
+    """Read drawable-local ``rect`` (x, y, w, h) as float32 bytes; returns (bytes, shape)."""
+    x, y, w, h = rect
+    raw = drawable.get_buffer().get(
+        Gegl.Rectangle.new(x, y, w, h), 1.0, fmt, Gegl.AbyssPolicy.CLAMP
+    )
+    channels = len(raw) // (4 * w * h)
+    return bytes(raw), (h, w, channels)
+
+
+def write_pixels(
+    drawable: Gimp.Drawable, rect: tuple[int, int, int, int], fmt: str, data: bytes
+) -> None:
+    """Write float32 bytes into ``rect`` through the shadow buffer; GIMP applies the selection."""
+    x, y, w, h = rect
+    shadow = drawable.get_shadow_buffer()
+    shadow.set(Gegl.Rectangle.new(x, y, w, h), fmt, data)
+    shadow.flush()
+    drawable.merge_shadow(True)
+    drawable.update(x, y, w, h)
+
+
+def drawable_format(drawable: Gimp.Drawable, linear: bool) -> str:
+    """The babl float format for this drawable (gray or RGB, alpha if it has one)."""
+    return params.babl_format(linear=linear, gray=drawable.is_gray(), alpha=drawable.has_alpha())
+
+
+def region(drawable: Gimp.Drawable, margin: int):
+    """(target rect, context rect, crop of target inside context) or None if nothing selected."""
+    ok, x, y, w, h = drawable.mask_intersect()
+    if not ok or w <= 0 or h <= 0:
+        return None
+    dw, dh = drawable.get_width(), drawable.get_height()
+    x0, y0 = max(0, x - margin), max(0, y - margin)
+    x1, y1 = min(dw, x + w + margin), min(dh, y + h + margin)
+    return (x, y, w, h), (x0, y0, x1 - x0, y1 - y0), (y - y0, x - x0, h, w)
+
+
+def _check_drawables(drawables: Sequence[Gimp.Drawable]) -> list[Gimp.Drawable]:
+    if not drawables:
+        msg = "no drawable selected; select a layer (or several) and try again"
+        raise ValueError(msg)
+    for d in drawables:
+        if d.is_group():
+            msg = (
+                f"'{d.get_name()}' is a layer group, whose pixels come from its layers; "
+                "select the layers inside it instead"
+            )
+            raise ValueError(msg)
+    return list(drawables)
+
+
+class _Progress:
+    """Engine progress -> GIMP's progress bar (throttled); never cancels by itself."""
+
+    def __init__(self, label: str, start: float = 0.0, stop: float = 1.0) -> None:
+        self.label, self.start, self.stop = label, start, stop
+        self._last = -1.0
+
+    def part(self, start: float, stop: float) -> _Progress:
+        """A progress for the share start..stop of the whole bar (one drawable of several)."""
+        return _Progress(self.label, start, stop)
+
+    def __call__(self, fraction: float, stage: str) -> bool:
+        f = self.start + (self.stop - self.start) * min(max(fraction, 0.0), 1.0)
+        if f - self._last >= 0.01 or f >= 1.0:
+            self._last = f
+            Gimp.progress_update(f)
+        return True
+
+
+def apply_to_drawables(
+    spec: Spec,
+    image: Gimp.Image,
+    drawables: Sequence[Gimp.Drawable],
+    values: dict[str, Any],
+    engine: EngineConfig,
+) -> int:
+    """Run the operation on every drawable, then write all results as one undo step."""
+    targets = _check_drawables(drawables)
+    precision = image.get_precision().value_name
+    request = spec.build(values, float_data=params.is_float_precision(precision))
+    margin = params.context_margin_px(request)
+    Gimp.progress_init(f"Clearshot: {spec.title}")
+    bar = _Progress(spec.title)
+    results = []
+    t0 = time.monotonic()
+    for i, d in enumerate(targets):
+        where = region(d, margin)
+        if where is None:
+            continue
+        target, context, crop = where
+        fmt = drawable_format(d, spec.linear)
+        data, shape = read_pixels(d, context, fmt)
+        part = bar.part(i / len(targets), (i + 1) / len(targets))
+        out, _ = run_request(request, data, shape, engine, crop=crop, progress=part)
+        results.append((d, target, fmt, out))
+        log.info("%s on %s: %s context %s in %.2fs", spec.name, d.get_name(), target, context,
+                 time.monotonic() - t0)
+    image.undo_group_start()
+    try:
+        for d, target, fmt, out in results:
+            write_pixels(d, target, fmt, out)
+    finally:
+        image.undo_group_end()
+    Gimp.progress_end()
+    Gimp.displays_flush()
+    return len(results)
+
+
+def _values(config: Gimp.ProcedureConfig, spec: Spec) -> dict[str, Any]:
+    return {a.name: config.get_property(a.name) for a in spec.args}
+
+
+class ClearshotPlugIn(Gimp.PlugIn):
+    """Filters › Deblur › Deblur… and Unsharp Mask…"""
+
+    def do_query_procedures(self) -> list[str]:
+        return list(SPECS)
+
+    def do_set_i18n(self, name: str) -> bool:
+        return False
+
+    def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        spec = SPECS[name]
+        procedure = Gimp.ImageProcedure.new(
+            self, name, Gimp.PDBProcType.PLUGIN, self._run, spec
+        )
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(
+            Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
+        )
+        procedure.set_menu_label(spec.menu_label)
+        procedure.add_menu_path(MENU_PATH)
+        procedure.set_documentation(spec.blurb, spec.help, name)
+        procedure.set_attribution("Clearshot", "Clearshot contributors", "2026")
+        for arg in spec.args:
+            _add_argument(procedure, arg)
+        return procedure
+
+    def _run(self, procedure, run_mode, image, drawables, config, spec: Spec):
+        _setup_logging()
+        try:
+            engine = load_config(PLUGIN_DIR)
+            if run_mode == Gimp.RunMode.INTERACTIVE:
+                from .dialog import run_dialog
+
+                if not run_dialog(procedure, config, spec, image, drawables, engine):
+                    return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
+            apply_to_drawables(spec, image, drawables, _values(config, spec), engine)
+        except Exception as exc:  # every failure becomes a PDB status with a message
+            return _failure(procedure, exc)
+        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)
+
+
+def _failure(procedure: Gimp.Procedure, exc: BaseException):
+    status = getattr(Gimp.PDBStatusType, status_for(exc))
+    try:
+        Gimp.progress_end()
+    except GLib.Error:
+        pass
+    if isinstance(exc, PluginCancelled) or status == Gimp.PDBStatusType.CANCEL:
+        log.info("%s cancelled", procedure.get_name())
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
+    message = message_for(exc, procedure.get_name())
+    log.error("%s", message, exc_info=exc)
+    error = GLib.Error.new_literal(Gimp.PlugIn.error_quark(), message, 0)
+    return procedure.new_return_values(status, error)

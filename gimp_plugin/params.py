@@ -1,0 +1,223 @@
+"""Procedure arguments and the mapping from GIMP argument values to engine requests.
+
+Pure Python (no ``gi``, no numpy): the argument table drives registration in :mod:`host`, and
+:func:`deblur_request` / :func:`unsharp_request` turn the values a caller or the dialog chose
+into a JSON-able request that :mod:`ops` hands to :mod:`core`. Units are converted here, and
+only here: GIMP shows percent, pixels, degrees and 0-255 levels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ANALYSIS_UNAVAILABLE, AnalysisUnavailableError
+
+__all__ = [
+    "Arg",
+    "DEBLUR_PROC",
+    "UNSHARP_PROC",
+    "DEBLUR_ARGS",
+    "UNSHARP_ARGS",
+    "deblur_request",
+    "unsharp_request",
+    "context_margin_px",
+    "babl_format",
+    "is_float_precision",
+]
+
+DEBLUR_PROC = "python-fu-clearshot-deblur"
+UNSHARP_PROC = "python-fu-clearshot-unsharp-mask"
+
+PARAMETRIC_MODES = ("motion", "focus", "gaussian")
+ANALYSIS_MODES = ("auto", "shake", "old-photo")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One procedure argument: PDB name, kind ("double", "choice", "bool", "string"), label."""
+
+    name: str
+    kind: str
+    label: str
+    blurb: str
+    default: Any
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[tuple[str, str], ...] = field(default=())
+
+
+DEBLUR_ARGS: tuple[Arg, ...] = (
+    Arg(
+        "mode", "choice", "_Blur", "Kind of blur to remove", "motion",
+        choices=(
+            ("motion", "Motion (straight streak)"),
+            ("focus", "Focus (out-of-focus disk)"),
+            ("gaussian", "Gaussian (soft lens)"),
+            ("auto", "Auto (needs blur analysis)"),
+            ("shake", "Shake (needs blur analysis)"),
+            ("old-photo", "Old photo (needs blur analysis)"),
+        ),
+    ),
+    Arg("strength", "double", "S_trength (0-100)", "0 = unchanged, 50 = tuned, 100 = strongest",
+        50.0, 0.0, 100.0),
+    Arg("length-px", "double", "Motion len_gth (px)", "Length of the motion streak in pixels",
+        15.0, 1.0, 501.0),
+    Arg("angle-deg", "double", "Motion _angle (°)", "Direction, counter-clockwise from +x",
+        0.0, -180.0, 180.0),
+    Arg("radius-px", "double", "Focus ra_dius (px)", "Radius of the out-of-focus disk in pixels",
+        3.0, 0.5, 250.0),
+    Arg("sigma-px", "double", "Gaussian s_igma (px)", "Standard deviation in pixels",
+        1.5, 0.3, 100.0),
+    Arg("psf-file", "string", "PSF _file (.npy/.png/.tif)",
+        "A blur kernel file; when set it replaces the blur model of every mode", ""),
+    Arg(
+        "method", "choice", "_Method", "Deconvolution method", "sparse",
+        choices=(
+            ("sparse", "Sparse prior (best)"),
+            ("wiener", "Wiener (fastest)"),
+            ("rl", "Richardson-Lucy (low light)"),
+        ),
+    ),
+    Arg(
+        "channels", "choice", "Cha_nnels", "Deconvolve every channel or luminance only", "rgb",
+        choices=(("rgb", "Every channel"), ("luminance", "Luminance only")),
+    ),
+)
+
+UNSHARP_ARGS: tuple[Arg, ...] = (
+    Arg("amount", "double", "_Amount (%)", "Strength in percent (100 = add detail once)",
+        120.0, 0.0, 1000.0),
+    Arg("radius", "double", "Ra_dius (px)", "Gaussian sigma of the blur in pixels",
+        1.5, 0.1, 250.0),
+    Arg("threshold", "double", "_Threshold (levels 0-255)",
+        "Smallest detail (0-255 levels) that gets sharpened", 5.0, 0.0, 255.0),
+    Arg("limit-halos", "bool", "Li_mit halos", "Clamp overshoot near edges", False),
+    Arg("halo-limit", "double", "Halo lim_it (% of local range)",
+        "Allowed overshoot beyond the local min/max, in percent of the local range",
+        20.0, 0.0, 100.0),
+    Arg("luminance-only", "bool", "L_uminance only", "Sharpen luminance (no colour fringes)",
+        False),
+    Arg(
+        "space", "choice", "S_pace", "Values the mask works on", "encoded",
+        choices=(("encoded", "Encoded (as Photoshop)"), ("linear", "Linear light")),
+    ),
+)
+
+
+def _number(values: Mapping[str, Any], arg: Arg) -> float:
+    value = values.get(arg.name, arg.default)
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        msg = f"{arg.name} must be a number, got {value!r}"
+        raise ValueError(msg) from None
+    if not (math.isfinite(x) and arg.low <= x <= arg.high):
+        msg = f"{arg.name} must be in {arg.low:g}..{arg.high:g}, got {value!r}"
+        raise ValueError(msg)
+    return x
+
+
+def _choice(values: Mapping[str, Any], arg: Arg) -> str:
+    value = str(values.get(arg.name, arg.default))
+    names = [c[0] for c in arg.choices]
+    if value not in names:
+        msg = f"{arg.name} must be one of {', '.join(names)}, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+_DEBLUR = {a.name: a for a in DEBLUR_ARGS}
+_UNSHARP = {a.name: a for a in UNSHARP_ARGS}
+
+
+def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> dict[str, Any]:
+    """Map python-fu-clearshot-deblur arguments to a ``core.deblur`` request.
+
+    The pixels are read as linear light ("RGBA float"), so ``linear_input`` is True. Integer
+    images are clipped to [0, 1]; float images get ``clip="auto"``: clipped unless the pixels
+    read hold values above 1 (HDR content, which is kept).
+
+    Raises
+    ------
+    ValueError
+        A value out of range or an unknown choice (CALLING_ERROR).
+    AnalysisUnavailableError
+        auto/shake/old-photo without a PSF file: blur analysis is not available yet.
+    """
+    mode = _choice(values, _DEBLUR["mode"])
+    psf_file = str(values.get("psf-file") or "").strip()
+    psf: dict[str, Any]
+    if psf_file:
+        psf = {"kind": "file", "path": psf_file}
+    elif mode == "motion":
+        psf = {
+            "kind": "motion",
+            "length_px": _number(values, _DEBLUR["length-px"]),
+            "angle_deg": _number(values, _DEBLUR["angle-deg"]),
+        }
+    elif mode == "focus":
+        psf = {"kind": "defocus", "radius_px": _number(values, _DEBLUR["radius-px"])}
+    elif mode == "gaussian":
+        psf = {"kind": "gaussian", "sigma_px": _number(values, _DEBLUR["sigma-px"])}
+    else:
+        msg = (
+            f"mode '{mode}' {ANALYSIS_UNAVAILABLE}; choose motion, focus or gaussian with "
+            "explicit values, or give a psf-file"
+        )
+        raise AnalysisUnavailableError(msg)
+    return {
+        "op": "deblur",
+        "psf": psf,
+        "method": _choice(values, _DEBLUR["method"]),
+        "strength": _number(values, _DEBLUR["strength"]),
+        "channels": _choice(values, _DEBLUR["channels"]),
+        "linear_input": True,
+        "clip": "auto" if float_data else True,
+    }
+
+
+def unsharp_request(values: Mapping[str, Any], *, float_data: bool = False) -> dict[str, Any]:
+    """Map python-fu-clearshot-unsharp-mask arguments to a ``core.unsharp_mask`` request.
+
+    Pixels are read gamma-encoded ("R'G'B'A float"), the space Photoshop's numbers refer to;
+    ``space="linear"`` lets the engine decode/encode around the mask.
+    """
+    limit = bool(values.get("limit-halos", False))
+    return {
+        "op": "unsharp",
+        "amount_pct": _number(values, _UNSHARP["amount"]),
+        "radius_px": _number(values, _UNSHARP["radius"]),
+        "threshold_levels": _number(values, _UNSHARP["threshold"]),
+        "halo_limit": _number(values, _UNSHARP["halo-limit"]) / 100.0 if limit else None,
+        "luminance_only": bool(values.get("luminance-only", False)),
+        "space": _choice(values, _UNSHARP["space"]),
+        "clip": "auto" if float_data else True,
+    }
+
+
+def context_margin_px(request: Mapping[str, Any]) -> int:
+    """Pixels of context to read around the selection so its edge sees the real neighbours."""
+    if request["op"] == "unsharp":
+        return 2 * math.ceil(3 * float(request["radius_px"])) + 2
+    psf = request["psf"]
+    extent = {
+        "motion": lambda: psf["length_px"],
+        "defocus": lambda: 2 * psf["radius_px"],
+        "gaussian": lambda: 7 * psf["sigma_px"],
+    }.get(psf["kind"], lambda: 64.0)()
+    return int(32 + 3 * math.ceil(extent))
+
+
+def babl_format(*, linear: bool, gray: bool, alpha: bool) -> str:
+    """The babl float format to read and write: linear or encoded, gray or RGB, +alpha."""
+    prime = "" if linear else "'"
+    base = f"Y{prime}" if gray else f"R{prime}G{prime}B{prime}"
+    return f"{base}{'A' if alpha else ''} float"
+
+
+def is_float_precision(value_name: str) -> bool:
+    """True for GIMP's half/float/double precisions (e.g. ``GIMP_PRECISION_FLOAT_LINEAR``)."""
+    return any(k in value_name.upper() for k in ("HALF", "FLOAT", "DOUBLE"))

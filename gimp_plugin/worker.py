@@ -1,0 +1,67 @@
+"""The out-of-process engine: ``python -m gimp_plugin.worker REQUEST.json`` (or ``--check``).
+
+Runs in the runtime ``install/`` prepared, when GIMP's own Python lacks numpy/OpenCV. The request
+file names the input and output ``.npy`` files (float32, so no 8-bit round trip). Protocol on
+stdout, one line each: ``progress FRACTION STAGE``, then ``done`` or ``error KIND MESSAGE``.
+The parent kills the worker to cancel; a broken pipe (the parent died) ends it too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+__all__ = ["main"]
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line.replace("\n", " ") + "\n")
+    sys.stdout.flush()
+
+
+def _check() -> int:
+    import numpy as np
+
+    from core import deblur, gaussian_psf
+
+    out = deblur(np.full((8, 8, 3), 0.5, np.float32), gaussian_psf(1.0), linear_input=True)
+    ok = out.shape == (8, 8, 3) and abs(float(out.mean()) - 0.5) < 1e-3
+    _say("done" if ok else "error RuntimeError engine self-check gave a wrong result")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one request file; return 0 on success, 1 on failure."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if args == ["--check"]:
+            return _check()
+        if len(args) != 1:
+            msg = "usage: python -m gimp_plugin.worker REQUEST.json | --check"
+            raise ValueError(msg)
+        with open(args[0], encoding="utf-8") as f:
+            job = json.load(f)
+        import numpy as np
+
+        from . import ops
+
+        pixels = np.load(job["input"], allow_pickle=False)
+
+        def progress(fraction: float, stage: str) -> bool:
+            _say(f"progress {fraction:.4f} {stage}")
+            return True
+
+        crop = tuple(job["crop"]) if job.get("crop") else None
+        out = ops.apply(job["request"], pixels, crop=crop, progress=progress)
+        np.save(job["output"], out.astype("<f4"), allow_pickle=False)
+        _say("done")
+        return 0
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # every failure goes back to the plug-in as a message
+        _say(f"error {type(exc).__name__} {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

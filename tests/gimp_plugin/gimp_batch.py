@@ -1,0 +1,260 @@
+"""Runs inside GIMP 3 (gimp-console --batch-interpreter python-fu-eval): every scenario of the
+integration test in one GIMP start. Reads job.json, writes results.json and .npy pixel dumps
+for the host to check. Not collected by pytest (no test_ prefix); it needs GIMP's ``gi``.
+"""
+
+import json
+import os
+import time
+import traceback
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+import numpy as np  # noqa: E402
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+WORK = os.environ.get("CLEARSHOT_IT_WORK", "/opt/clearshot-it")
+JOB = json.load(open(os.path.join(WORK, "job.json")))
+OUT = os.path.join(WORK, "out")
+IN = os.path.join(WORK, "in")
+PDB = Gimp.get_pdb()
+RESULTS = {"scenarios": {}}
+T0 = time.time()
+
+
+def load(name):
+    path = Gio.File.new_for_path(os.path.join(IN, name))
+    return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, path)
+
+
+def dump(drawable, fmt, dtype, name):
+    """Whole drawable in ``fmt`` as .npy (drawable-local)."""
+    w, h = drawable.get_width(), drawable.get_height()
+    raw = drawable.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, fmt, Gegl.AbyssPolicy.NONE)
+    a = np.frombuffer(raw, dtype).reshape(h, w, -1)
+    np.save(os.path.join(OUT, name + ".npy"), a)
+
+
+def dump_selection(image, name):
+    w, h = image.get_width(), image.get_height()
+    sel = image.get_selection()
+    rect = Gegl.Rectangle.new(0, 0, w, h)
+    raw = sel.get_buffer().get(rect, 1.0, "Y float", Gegl.AbyssPolicy.NONE)
+    np.save(os.path.join(OUT, name + ".npy"), np.frombuffer(raw, np.float32).reshape(h, w))
+
+
+def call(proc_name, image, drawables, run_mode=Gimp.RunMode.NONINTERACTIVE, **args):
+    proc = PDB.lookup_procedure(proc_name)
+    if proc is None:
+        msg = f"{proc_name} is not registered"
+        raise RuntimeError(msg)
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", run_mode)
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", drawables)
+    for k, v in args.items():
+        cfg.set_property(k.replace("_", "-"), v)
+    t = time.time()
+    res = proc.run(cfg)
+    status = res.index(0)
+    message = None
+    if status != Gimp.PDBStatusType.SUCCESS and res.length() > 1:
+        err = res.index(1)
+        message = err if isinstance(err, str) else str(err)
+    return {"status": status.value_nick, "message": message, "seconds": round(time.time() - t, 2)}
+
+
+def _log_tail(n):
+    path = os.path.join(JOB["gimp_dir"], "clearshot.log")
+    return open(path).read().splitlines()[-n:] if os.path.exists(path) else []
+
+
+def scenario(name):
+    def wrap(fn):
+        t = time.time()
+        try:
+            info = fn() or {}
+            info["ok"] = True
+        except Exception:
+            info = {"ok": False, "traceback": traceback.format_exc()}
+        info["total_seconds"] = round(time.time() - t, 2)
+        RESULTS["scenarios"][name] = info
+        return fn
+    return wrap
+
+
+S = JOB["scenarios"]
+
+
+def _select(image, spec):
+    if spec is None:
+        Gimp.Selection.none(image)
+        return
+    kind, x, y, w, h, feather = spec
+    if feather:
+        Gimp.context_set_feather(True)
+        Gimp.context_set_feather_radius(feather, feather)
+    if kind == "rect":
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    else:
+        image.select_ellipse(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    Gimp.context_set_feather(False)
+
+
+def simple(name):
+    """Scenario from job.json: load, maybe convert precision, select, dump, run, dump."""
+    spec = S[name]
+    image = load(spec["file"])
+    if spec.get("precision"):
+        image.convert_precision(getattr(Gimp.Precision, spec["precision"]))
+    layer = image.get_layers()[0]
+    _select(image, spec.get("select"))
+    dump_selection(image, name + "-mask")
+    fmt, dtype = spec["dump"]
+    dump(layer, fmt, dtype, name + "-before")
+    info = call(spec["proc"], image, [layer], **spec["args"])
+    dump(layer, fmt, dtype, name + "-after")
+    info["precision"] = image.get_precision().value_name
+    image.delete()
+    return info
+
+
+for _name in [n for n, s in S.items() if s.get("kind") == "simple"]:
+    scenario(_name)(lambda n=_name: simple(n))
+
+
+@scenario("registration")
+def registration():
+    info = {}
+    for name in JOB["procedures"]:
+        proc = PDB.lookup_procedure(name)
+        info[name] = None if proc is None else {
+            "arguments": [a.name for a in proc.get_arguments()],
+            "menu_paths": list(proc.get_menu_paths()),
+            "menu_label": proc.get_menu_label(),
+        }
+    for name in JOB["absent"]:
+        info[name] = PDB.lookup_procedure(name)
+    return info
+
+
+@scenario("rgba_offset")
+def rgba_offset():
+    spec = JOB["rgba_offset"]
+    image = load(spec["background"])
+    layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image,
+                                 Gio.File.new_for_path(os.path.join(IN, spec["layer"])))
+    image.insert_layer(layer, None, 0)
+    layer.set_offsets(*spec["offset"])
+    x, y, w, h = spec["select"]
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    dump_selection(image, "rgba_offset-mask")
+    bg = image.get_layers()[1]
+    dump(bg, "R'G'B' u8", np.uint8, "rgba_offset-bg-before")
+    dump(layer, "R'G'B'A u8", np.uint8, "rgba_offset-before")
+    info = call("python-fu-clearshot-deblur", image, [layer], **spec["args"])
+    dump(layer, "R'G'B'A u8", np.uint8, "rgba_offset-after")
+    dump(bg, "R'G'B' u8", np.uint8, "rgba_offset-bg-after")
+    info["offsets"] = list(layer.get_offsets())[1:]
+    info["has_alpha"] = layer.has_alpha()
+    image.delete()
+    return info
+
+
+@scenario("two_layers")
+def two_layers():
+    """Two selected layers (the second a copy at an offset): both filtered in one call."""
+    spec = JOB["two_layers"]
+    image = load(spec["file"])
+    first = image.get_layers()[0]
+    second = first.copy()
+    image.insert_layer(second, None, 0)
+    second.set_offsets(*spec["offset"])
+    x, y, w, h = spec["select"]
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    dump_selection(image, "two_layers-mask")
+    for i, layer in enumerate((first, second)):
+        dump(layer, "R'G'B' u8", np.uint8, f"two_layers-{i}-before")
+    info = call("python-fu-clearshot-deblur", image, [first, second], **spec["args"])
+    for i, layer in enumerate((first, second)):
+        dump(layer, "R'G'B' u8", np.uint8, f"two_layers-{i}-after")
+    image.delete()
+    return info
+
+
+@scenario("worker")
+def worker():
+    spec = JOB["worker"]
+    conf_path = spec["engine_json"]
+    original = open(conf_path).read()
+    results = {}
+    # a private runtime GIMP's Python cannot import from (as on Windows/macOS): a wrapper
+    # interpreter that alone sees the wheel folder
+    wrapper = os.path.join(WORK, "private-python")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexport PYTHONPATH=\"$PYTHONPATH:{spec['site']}\"\n"
+                f"exec {spec['python']} \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    for mode in ("in-process", "worker", "fallback"):
+        conf = json.loads(original)
+        conf["mode"] = mode
+        if mode == "worker":
+            conf["python"] = spec["python"]
+        elif mode == "fallback":  # GIMP's Python has no OpenCV: auto must pick the worker
+            conf.update(mode="auto", python=wrapper, site=[])
+        with open(conf_path, "w") as f:
+            json.dump(conf, f)
+        try:
+            image = load(spec["file"])
+            layer = image.get_layers()[0]
+            x, y, w, h = spec["select"]
+            image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+            results[mode] = call("python-fu-clearshot-deblur", image, [layer], **spec["args"])
+            dump(layer, "R'G'B' u8", np.uint8, f"worker-{mode}")
+            image.delete()
+        finally:
+            with open(conf_path, "w") as f:
+                f.write(original)
+    results["fallback-log"] = _log_tail(3)
+    return results
+
+
+@scenario("errors")
+def errors():
+    out = {}
+    for name, spec in JOB["errors"].items():
+        image = load(spec["file"])
+        layer = image.get_layers()[0]
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, 10, 10, 60, 40)
+        dump(layer, "R'G'B' u8", np.uint8, f"error-{name}-before")
+        target = [layer]
+        if spec.get("group"):
+            group = Gimp.GroupLayer.new(image, "a group")
+            image.insert_layer(group, None, 0)
+            target = [group]
+        out[name] = call(spec["proc"], image, target, **spec["args"])
+        dump(layer, "R'G'B' u8", np.uint8, f"error-{name}-after")
+        image.delete()
+    return out
+
+
+@scenario("dialogs")
+def dialogs():
+    if not os.environ.get("DISPLAY"):
+        return {"skipped": "no DISPLAY"}
+    out = {}
+    for proc, spec in JOB["dialogs"].items():
+        image = load(spec["file"])
+        layer = image.get_layers()[0]
+        x, y, w, h = spec["select"]
+        image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+        out[proc] = call(proc, image, [layer], run_mode=Gimp.RunMode.INTERACTIVE, **spec["args"])
+        image.delete()
+    return out
+
+
+RESULTS["batch_seconds"] = round(time.time() - T0, 2)
+with open(os.path.join(OUT, "results.json"), "w") as f:
+    json.dump(RESULTS, f, indent=1, default=str)

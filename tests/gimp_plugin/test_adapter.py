@@ -1,0 +1,271 @@
+"""The plug-in's GIMP-free parts with fakes: argument mapping, errors, engine, worker, imports."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.psf import motion_psf
+from gimp_plugin import engine, errors, npyio, params
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --- parameters -----------------------------------------------------------------------------
+
+
+def test_pdb_names_are_the_interface():
+    assert params.DEBLUR_PROC == "python-fu-clearshot-deblur"
+    assert params.UNSHARP_PROC == "python-fu-clearshot-unsharp-mask"
+    deblur = {a.name for a in params.DEBLUR_ARGS}
+    assert {"mode", "strength", "psf-file", "length-px", "angle-deg", "radius-px"} <= deblur
+    modes = [c[0] for c in params.DEBLUR_ARGS[0].choices]
+    assert {"auto", "motion", "shake", "focus", "old-photo"} <= set(modes)
+    usm = {a.name for a in params.UNSHARP_ARGS}
+    assert {"amount", "radius", "threshold", "halo-limit", "luminance-only"} <= usm
+
+
+def test_argument_names_are_kebab_case_and_labels_show_units():
+    for arg in (*params.DEBLUR_ARGS, *params.UNSHARP_ARGS):
+        assert "_" not in arg.name
+        if arg.kind == "double":
+            assert "(" in arg.label, f"{arg.name} label has no unit: {arg.label}"
+            assert arg.low <= arg.default <= arg.high
+
+
+def test_motion_request_maps_units():
+    r = params.deblur_request({"mode": "motion", "length-px": 12.0, "angle-deg": 45.0,
+                               "strength": 70.0})
+    assert r["psf"] == {"kind": "motion", "length_px": 12.0, "angle_deg": 45.0}
+    assert r["strength"] == 70.0
+    assert r["linear_input"] is True
+    assert r["clip"] is True
+    assert r["method"] == "sparse"
+    assert r["channels"] == "rgb"
+
+
+def test_focus_and_gaussian_requests():
+    assert params.deblur_request({"mode": "focus", "radius-px": 4.0})["psf"] == {
+        "kind": "defocus", "radius_px": 4.0}
+    r = params.deblur_request({"mode": "gaussian", "sigma-px": 2.0}, float_data=True)
+    assert r["psf"] == {"kind": "gaussian", "sigma_px": 2.0}
+    assert r["clip"] == "auto"
+
+
+@pytest.mark.parametrize("mode", ["auto", "shake", "old-photo"])
+def test_analysis_modes_fail_honestly(mode):
+    with pytest.raises(errors.AnalysisUnavailableError,
+                       match=r"needs blur analysis \(not available yet\)") as info:
+        params.deblur_request({"mode": mode})
+    assert errors.status_for(info.value) == "EXECUTION_ERROR"
+
+
+def test_psf_file_replaces_the_model_in_every_mode():
+    r = params.deblur_request({"mode": "auto", "psf-file": " /k.npy "})
+    assert r["psf"] == {"kind": "file", "path": "/k.npy"}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"mode": "blurry"}, {"mode": "motion", "strength": 101.0},
+     {"mode": "motion", "length-px": float("nan")}, {"mode": "focus", "method": "magic"}],
+)
+def test_bad_values_are_calling_errors(values):
+    with pytest.raises(ValueError, match="must be") as info:
+        params.deblur_request(values)
+    assert errors.status_for(info.value) == "CALLING_ERROR"
+
+
+def test_unsharp_request_converts_percent_and_levels():
+    r = params.unsharp_request({"amount": 150.0, "radius": 2.0, "threshold": 4.0,
+                                "limit-halos": True, "halo-limit": 25.0,
+                                "luminance-only": True})
+    assert r["amount_pct"] == 150.0
+    assert r["radius_px"] == 2.0
+    assert r["threshold_levels"] == 4.0
+    assert r["halo_limit"] == pytest.approx(0.25)
+    assert r["luminance_only"] is True
+    assert params.unsharp_request({"limit-halos": False})["halo_limit"] is None
+
+
+def test_context_margin_grows_with_the_blur():
+    small = params.context_margin_px(params.deblur_request({"mode": "motion", "length-px": 3.0}))
+    big = params.context_margin_px(params.deblur_request({"mode": "motion", "length-px": 60.0}))
+    assert 32 < small < big
+    assert params.context_margin_px(params.unsharp_request({"radius": 1.5})) == 12
+
+
+@pytest.mark.parametrize(
+    ("linear", "gray", "alpha", "fmt"),
+    [(True, False, True, "RGBA float"), (False, False, True, "R'G'B'A float"),
+     (True, True, False, "Y float"), (False, True, True, "Y'A float"),
+     (True, False, False, "RGB float")],
+)
+def test_babl_formats(linear, gray, alpha, fmt):
+    assert params.babl_format(linear=linear, gray=gray, alpha=alpha) == fmt
+
+
+def test_float_precisions():
+    assert params.is_float_precision("GIMP_PRECISION_FLOAT_LINEAR")
+    assert params.is_float_precision("GIMP_PRECISION_HALF_PERCEPTUAL")
+    assert not params.is_float_precision("GIMP_PRECISION_U16_NON_LINEAR")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def test_status_mapping():
+    from core.errors import ImageReadError, OperationCancelled
+
+    assert errors.status_for(ValueError("x")) == "CALLING_ERROR"
+    assert errors.status_for(TypeError("x")) == "CALLING_ERROR"
+    assert errors.status_for(OperationCancelled("x")) == "CANCEL"
+    assert errors.status_for(errors.PluginCancelled()) == "CANCEL"
+    assert errors.status_for(ImageReadError("x")) == "EXECUTION_ERROR"
+    assert errors.status_for(RuntimeError()) == "EXECUTION_ERROR"
+    assert errors.message_for(RuntimeError(), "p") == "p: RuntimeError"
+
+
+# --- npy exchange without numpy ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 5, 4), (7, 2, 3)])
+def test_npy_files_round_trip_with_numpy(tmp_path, shape):
+    a = np.random.default_rng(0).random(shape, dtype=np.float32)
+    npyio.write_npy(tmp_path / "a.npy", a.tobytes(), shape)
+    assert np.array_equal(np.load(tmp_path / "a.npy"), a)
+    np.save(tmp_path / "b.npy", a)
+    data, got = npyio.read_npy(tmp_path / "b.npy")
+    assert got == shape
+    assert data == a.tobytes()
+
+
+def test_npy_rejects_wrong_sizes_and_types(tmp_path):
+    with pytest.raises(ValueError, match="bytes"):
+        npyio.write_npy(tmp_path / "a.npy", b"1234", (2, 1, 1))
+    np.save(tmp_path / "d.npy", np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="float32"):
+        npyio.read_npy(tmp_path / "d.npy")
+
+
+# --- engine: in-process and worker ------------------------------------------------------------
+
+
+def _blurred():
+    rng = np.random.default_rng(1)
+    img = rng.random((40, 48, 4), dtype=np.float32)
+    img[..., 3] = np.linspace(0, 1, 48, dtype=np.float32)
+    return img
+
+
+@pytest.mark.parametrize("mode", ["in-process", "worker"])
+def test_engine_runs_and_crops(tmp_path, mode):
+    img = _blurred()
+    cfg = engine.EngineConfig(mode=mode, plugin_dir=str(REPO))
+    request = params.deblur_request({"mode": "motion", "length-px": 5.0})
+    seen = []
+    out, shape = engine.run_request(request, img.tobytes(), img.shape, cfg, crop=(4, 6, 20, 30),
+                                    progress=lambda f, s: seen.append(f) or True)
+    got = np.frombuffer(out, "<f4").reshape(shape)
+    assert shape == (20, 30, 4)
+    from core import deblur
+
+    want = deblur(img, motion_psf(5.0, 0.0), linear_input=True)[4:24, 6:36]
+    assert np.allclose(got, want, atol=1e-6)
+    assert np.array_equal(got[..., 3], img[4:24, 6:36, 3])
+    assert seen
+    assert seen[-1] == pytest.approx(1.0)
+
+
+def test_float_images_keep_hdr_values_only_when_present():
+    from gimp_plugin import ops
+
+    request = params.unsharp_request({"amount": 300.0, "threshold": 0.0}, float_data=True)
+    img = np.full((16, 16, 3), 0.9, np.float32)
+    img[:, 8:] = 0.1
+    assert ops.apply(request, img).max() <= 1.0  # no HDR content: clipped like integers
+    img[0, 0] = 1.5
+    hdr = ops.apply(request, img)
+    assert hdr.max() > 1.0  # HDR kept: the engine does not clip
+    assert hdr.min() < 0.0
+
+
+def test_worker_reports_bad_arguments_as_value_errors():
+    img = _blurred()
+    cfg = engine.EngineConfig(mode="worker", plugin_dir=str(REPO))
+    request = params.deblur_request({"mode": "motion"})
+    request["method"] = "magic"
+    with pytest.raises(ValueError, match="method must be one of"):
+        engine.run_request(request, img.tobytes(), img.shape, cfg)
+
+
+def test_worker_reports_engine_failures(tmp_path):
+    img = _blurred()
+    cfg = engine.EngineConfig(mode="worker", plugin_dir=str(REPO))
+    request = params.deblur_request({"mode": "motion", "psf-file": str(tmp_path / "no.npy")})
+    with pytest.raises(errors.WorkerError, match="no such file") as info:
+        engine.run_request(request, img.tobytes(), img.shape, cfg)
+    assert info.value.kind == "ImageReadError"
+    assert errors.status_for(info.value) == "EXECUTION_ERROR"
+
+
+@pytest.mark.parametrize("mode", ["in-process", "worker"])
+def test_cancel_from_progress(mode):
+    img = _blurred()
+    cfg = engine.EngineConfig(mode=mode, plugin_dir=str(REPO))
+    request = params.deblur_request({"mode": "motion", "length-px": 5.0})
+    with pytest.raises(Exception, match="cancel") as info:
+        engine.run_request(request, img.tobytes(), img.shape, cfg, progress=lambda f, s: False)
+    assert errors.status_for(info.value) == "CANCEL"
+
+
+def test_missing_runtime_is_an_execution_error(tmp_path):
+    cfg = engine.EngineConfig(mode="worker", python=str(tmp_path / "nope"), plugin_dir=str(REPO))
+    img = _blurred()
+    with pytest.raises(errors.EngineUnavailableError, match="install-gimp"):
+        engine.run_request(params.deblur_request({"mode": "motion"}), img.tobytes(), img.shape,
+                           cfg)
+
+
+def test_engine_config_file(tmp_path):
+    assert engine.load_config(tmp_path).mode == "auto"
+    (tmp_path / "engine.json").write_text(json.dumps(
+        {"mode": "worker", "python": "/py", "site": ["runtime/site", "/abs"]}))
+    cfg = engine.load_config(tmp_path)
+    assert cfg.mode == "worker"
+    assert cfg.python == "/py"
+    assert cfg.site_paths() == [str(tmp_path / "runtime/site"), "/abs"]
+    (tmp_path / "engine.json").write_text("{")
+    with pytest.raises(errors.EngineUnavailableError, match="install-gimp"):
+        engine.load_config(tmp_path)
+    with pytest.raises(ValueError, match="engine mode"):
+        engine.EngineConfig(mode="gpu")
+
+
+# --- what loads inside GIMP -------------------------------------------------------------------
+
+_LOAD_TIME = ["entry.py", "host.py", "params.py", "engine.py", "errors.py", "npyio.py",
+              "__init__.py"]
+
+
+@pytest.mark.parametrize("name", _LOAD_TIME)
+def test_registration_path_imports_no_numpy(name):
+    """GIMP's Python on Windows/macOS has no numpy: nothing GIMP loads may import it eagerly."""
+    tree = ast.parse((REPO / "gimp_plugin" / name).read_text(encoding="utf-8"))
+    for node in tree.body:  # module level only; functions import lazily
+        mods = []
+        if isinstance(node, ast.Import):
+            mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            mods = [node.module or ""]
+        for m in mods:
+            assert m.split(".")[0] not in {"numpy", "cv2", "core", "PIL"}, f"{name} imports {m}"
+
+
+def test_entry_point_is_executable():
+    entry = REPO / "gimp_plugin" / "entry.py"
+    assert entry.read_text().startswith("#!/usr/bin/env python3")

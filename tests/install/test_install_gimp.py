@@ -1,0 +1,132 @@
+"""Installer: GIMP 3 plug-in folders per OS (fakes), dry run, install/verify/uninstall."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import pytest
+
+from core.cli import main as clearshot
+from install import gimp
+
+
+def _dirs(system, env, home, present=()):
+    found = gimp.candidate_dirs(system, env, home, is_dir=lambda p: str(p) in present)
+    return [(t.kind, str(t.plugin_dir), t.present) for t in found]
+
+
+def test_linux_native_flatpak_and_snap():
+    got = _dirs("Linux", {}, "/home/ann")
+    assert got == [
+        ("linux", "/home/ann/.config/GIMP/3.0/plug-ins", False),
+        ("flatpak", "/home/ann/.var/app/org.gimp.GIMP/config/GIMP/3.0/plug-ins", False),
+        ("snap", "/home/ann/snap/gimp/current/.config/GIMP/3.0/plug-ins", False),
+    ]
+
+
+def test_linux_honours_xdg_config_home():
+    got = _dirs("Linux", {"XDG_CONFIG_HOME": "/cfg"}, "/home/ann")
+    assert got[0] == ("linux", "/cfg/GIMP/3.0/plug-ins", False)
+
+
+def test_windows_appdata():
+    got = _dirs("Windows", {"APPDATA": r"C:\Users\Ann\AppData\Roaming"}, r"C:\Users\Ann")
+    assert got == [("windows", r"C:\Users\Ann\AppData\Roaming\GIMP\3.0\plug-ins", False)]
+    fallback = _dirs("Windows", {}, r"C:\Users\Ann")
+    assert fallback[0][1] == r"C:\Users\Ann\AppData\Roaming\GIMP\3.0\plug-ins"
+
+
+def test_macos_application_support():
+    got = _dirs("Darwin", {}, "/Users/ann")
+    assert got == [("macos", "/Users/ann/Library/Application Support/GIMP/3.0/plug-ins", False)]
+
+
+def test_gimp3_directory_wins():
+    found = gimp.candidate_dirs("Linux", {"GIMP3_DIRECTORY": "/g3"}, "/home/ann",
+                                is_dir=lambda p: True)
+    assert [str(t.plugin_dir) for t in gimp.choose_targets(found)] == ["/g3/plug-ins"]
+
+
+def test_choose_every_gimp_that_ran_else_the_native_folder():
+    home = PurePosixPath("/home/ann")
+    flat = str(home / ".var/app/org.gimp.GIMP/config/GIMP/3.0")
+    native = str(home / ".config/GIMP/3.0")
+    only_flatpak = gimp.candidate_dirs("Linux", {}, home, is_dir=lambda p: str(p) == flat)
+    assert [t.kind for t in gimp.choose_targets(only_flatpak)] == ["flatpak"]
+    both = gimp.candidate_dirs("Linux", {}, home, is_dir=lambda p: str(p) in (flat, native))
+    assert [t.kind for t in gimp.choose_targets(both)] == ["linux", "flatpak"]
+    none = gimp.candidate_dirs("Linux", {}, home, is_dir=lambda p: False)
+    assert [t.kind for t in gimp.choose_targets(none)] == ["linux"]
+    win = gimp.candidate_dirs("Windows", {"APPDATA": r"D:\AD"}, PureWindowsPath(r"D:\U"),
+                              is_dir=lambda p: False)
+    assert [str(t.plugin_dir) for t in gimp.choose_targets(win)] == [r"D:\AD\GIMP\3.0\plug-ins"]
+
+
+def test_dry_run_changes_nothing(tmp_path, capsys):
+    assert clearshot(["install-gimp", "--dry-run", "--plugin-dir", str(tmp_path / "pi")]) == 0
+    out = capsys.readouterr().out
+    assert f"would install the Clearshot GIMP plug-in into {tmp_path / 'pi' / 'clearshot'}" in out
+    assert not (tmp_path / "pi").exists()
+
+
+def test_dry_run_finds_the_folder_from_the_environment(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GIMP3_DIRECTORY", str(tmp_path / "g3"))
+    assert clearshot(["install-gimp", "--dry-run"]) == 0
+    assert str(tmp_path / "g3" / "plug-ins" / "clearshot") in capsys.readouterr().out
+    assert not (tmp_path / "g3").exists()
+
+
+def test_install_verify_uninstall(tmp_path, capsys):
+    folder = tmp_path / "plug-ins"
+    assert clearshot(["install-gimp", "--plugin-dir", str(folder)]) == 0
+    dest = folder / "clearshot"
+    entry = dest / "clearshot.py"
+    assert entry.is_file()
+    assert os.access(entry, os.X_OK)
+    assert (dest / "gimp_plugin" / "host.py").is_file()
+    assert (dest / "core" / "deblur.py").is_file()
+    assert "verified" in capsys.readouterr().out
+    assert clearshot(["install-gimp", "--plugin-dir", str(folder)]) == 0  # reinstall replaces
+    assert clearshot(["install-gimp", "--uninstall", "--plugin-dir", str(folder)]) == 0
+    assert not dest.exists()
+    assert list(folder.iterdir()) == []
+
+
+def test_never_overwrites_or_removes_foreign_folders(tmp_path):
+    dest = tmp_path / "clearshot"
+    dest.mkdir()
+    (dest / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not made by this installer"):
+        gimp.install(tmp_path, say=lambda s: None)
+    with pytest.raises(FileExistsError, match="not made by this installer"):
+        gimp.uninstall(tmp_path, say=lambda s: None)
+    assert (dest / "mine.txt").read_text() == "keep"
+
+
+def test_failed_verification_leaves_nothing(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        msg = "engine did not run"
+        raise RuntimeError(msg)
+
+    monkeypatch.setattr(gimp, "verify", broken)
+    with pytest.raises(RuntimeError, match="engine did not run"):
+        gimp.install(tmp_path, say=lambda s: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wheels_runtime_needs_a_python_version(tmp_path):
+    with pytest.raises(ValueError, match="python-version"):
+        gimp.install(tmp_path, runtime="wheels", say=lambda s: None)
+
+
+def test_standalone_script_dry_run(tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(gimp.__file__).parent / "install_gimp.py"
+    res = subprocess.run([sys.executable, str(script), "--dry-run", "--plugin-dir",
+                          str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "would install" in res.stdout
+    assert not (tmp_path / "clearshot").exists()
