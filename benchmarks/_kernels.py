@@ -12,21 +12,21 @@ import numpy as np
 from core.psf import normalize_psf
 
 
-def shake_trajectory(extent_px: float, rng: np.random.Generator, steps: int = 1500) -> np.ndarray:
-    """A camera-shake kernel whose path spans about ``extent_px`` pixels."""
-    v = np.exp(1j * rng.uniform(0, 2 * np.pi))
+def shake_trajectory(extent_px: float, rng: np.random.Generator, steps: int = 400) -> np.ndarray:
+    """A camera-shake kernel whose curved path spans about ``extent_px`` pixels.
+
+    The direction turns with a smoothly varying rate (inertia) and the speed drifts, so the
+    path is an open curve with brighter slow parts, like the measured Levin et al. kernels.
+    """
+    theta = rng.uniform(0, 2 * np.pi)
+    omega = 0.0
+    speed = 1.0
     pos = np.zeros(steps, complex)
-    anxiety = rng.uniform(0.002, 0.006)
     for t in range(1, steps):
-        jerk = 0
-        if rng.uniform() < 0.01:
-            jerk = 1.5 * v * np.exp(1j * (np.pi + rng.uniform(-0.6, 0.6)))
-        dv = jerk + anxiety * (
-            8 * (rng.standard_normal() + 1j * rng.standard_normal()) - 0.4 * pos[t - 1]
-        )
-        v = v + dv
-        v /= abs(v)
-        pos[t] = pos[t - 1] + v
+        omega = 0.95 * omega + rng.normal(0, 0.025)
+        theta += omega
+        speed = float(np.clip(speed + rng.normal(0, 0.08), 0.15, 1.5))
+        pos[t] = pos[t - 1] + speed * np.exp(1j * theta)
     pos -= (pos.real.min() + pos.real.max()) / 2 + 1j * (pos.imag.min() + pos.imag.max()) / 2
     span = max(np.ptp(pos.real), np.ptp(pos.imag), 1e-6)
     pos *= (extent_px - 1) / span

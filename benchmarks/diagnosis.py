@@ -108,7 +108,8 @@ def main(argv=None) -> None:
             detail = f"size err {size_errs[-1] * 100:.0f}%"
         print(
             f"{n:3d} {path.parent.name}/{path.name:12s} {family:8s} -> {d.kind:8s} "
-            f"conf {d.confidence:.2f} {detail} ({secs[-1]:.1f} s)",
+            f"conf {d.confidence:.2f} {detail} ({secs[-1]:.1f} s) "
+            + " ".join(f"{k}={v:.2f}" for k, v in d.evidence.items()),
             flush=True,
         )
     print(f"\naccuracy {correct}/{args.n} = {correct / args.n * 100:.1f}%")
