@@ -262,6 +262,7 @@ class PSDDocument:
                            layer.visible, bool(layer.clipping), None, layer)
             ref.problem = self._problem(ref)
             out.append(ref)
+        out.sort(key=lambda ref: -ref.index)  # top first, as Photoshop's Layers panel
         return out
 
     def _problem(self, ref: LayerRef) -> str | None:
@@ -577,6 +578,8 @@ class PSDDocument:
     def _composite_plan(self, region) -> dict:
         if region is None:
             return dict(action="kept", reason="no visible pixel changed")
+        if self.layout.image_problem:
+            return dict(action="kept", reason=f"stale: {self.layout.image_problem}")
         if not self.psd.has_preview():
             return dict(action="kept", reason="the file stores no real composite "
                         "(maximize compatibility off); Photoshop recomposites on open")
@@ -644,11 +647,11 @@ class PSDDocument:
                 " (it is the input file; a backup is kept)" if same else "")
             raise FileExistsError(msg)
         report = self.plan()
-        parts, image_start = self._splice_parts()
         region = self._dirty_region()
         comp_plan = report["composite"]
         if not update_composite and comp_plan["action"] == "update":
             comp_plan.update(action="kept", reason="update_composite=False (stale)")
+        parts, image_start = self._splice_parts(drop_thumbnail=comp_plan["action"] == "update")
         render = comp_plan["action"] == "update" and comp_plan["method"] != "exact blend"
         if comp_plan["action"] == "update" and not render:
             parts.extend(self._blended_composite(region))
@@ -681,14 +684,13 @@ class PSDDocument:
         report["output"] = out
         return report
 
-    def _splice_parts(self) -> tuple[list, int]:
+    def _splice_parts(self, *, drop_thumbnail: bool) -> tuple[list, int]:
         """Header..layer section as byte parts (memoryviews for untouched bytes)."""
         L, h, mv = self.layout, self.header, memoryview(self.buf)
         lw = h.length_size
         parts: list = []
-        composite_changes = self._dirty_region() is not None and self.psd.has_preview()
         rs, re_ = L.resources
-        if composite_changes:  # drop the thumbnails (1033, 1036): they would be stale
+        if drop_thumbnail:  # drop the thumbnails (1033, 1036): they would be stale
             kept = [mv[s:e] for rid, s, e in L.resource_blocks if rid not in (1033, 1036)]
             tail = mv[L.resource_blocks[-1][2] if L.resource_blocks else rs : re_]
             n = sum(len(k) for k in kept) + len(tail)

@@ -117,6 +117,7 @@ class Layout:
     records: list[RecordSpan]
     content_end: int  # end of the last channel's data inside the layer info body
     image_data: int  # start of the merged image data (its compression word)
+    image_problem: str | None = None  # why the merged image data cannot be patched, if so
 
 
 def _u(b, off: int, n: int) -> int:
@@ -259,7 +260,7 @@ def locate(b, path: str = "<bytes>") -> Layout:
         raise _fail(path, "file ends before the layer and mask section (truncated)")
     lm_len = _u(b, pos, lw)
     lm = (pos, pos + lw, pos + lw + lm_len)
-    if lm[2] > size:
+    if lm[2] + 2 > size:
         raise _fail(path, f"the layer and mask section claims {lm_len} bytes but only "
                     f"{size - lm[1]} follow (file truncated?)")
     li, where, count, records, content_end = None, "none", 0, [], lm[1]
@@ -281,10 +282,38 @@ def locate(b, path: str = "<bytes>") -> Layout:
                     break
         if li is not None:
             count, records, content_end = _parse_records(b, li[2], li[3], header, path)
-    if lm[2] + 2 > size:
-        raise _fail(path, "file ends before the merged image data (truncated)")
+    try:
+        _check_image_data(b, lm[2], header, path)
+        image_problem = None
+    except PSDFormatError as exc:  # psd-tools and Photoshop open such files; only refuse to
+        image_problem = str(exc)  # patch the composite (see Layout.image_problem)
     return Layout(path, size, header, res, blocks, lm, li, where, count, records, content_end,
-                  lm[2])
+                  lm[2], image_problem)
+
+
+def _check_image_data(b, start: int, header: Header, path: str) -> None:
+    """The merged image data must fit in the file (checked without decoding it)."""
+    size = len(b)
+    comp = _u(b, start, 2)
+    rows = header.channels * header.height
+    if comp == 0:
+        need = 2 + rows * ((header.width * header.depth + 7) // 8)
+        if start + need > size:
+            raise _fail(path, f"merged image data: {need} raw bytes expected, "
+                        f"{size - start} present (truncated, or a wrong header size)")
+    elif comp == 1:
+        cs = 2 if header.version == 1 else 4
+        table = rows * cs
+        if start + 2 + table > size:
+            raise _fail(path, f"merged image data: the RLE row table needs {table} bytes, "
+                        f"{size - start - 2} present (truncated, or a wrong header size)")
+        counts = np.frombuffer(b[start + 2 : start + 2 + table], ">u2" if cs == 2 else ">u4")
+        total = int(counts.sum(dtype=np.int64))
+        if start + 2 + table + total > size:
+            raise _fail(path, f"merged image data: RLE rows need {total} bytes, "
+                        f"{size - start - 2 - table} present (file truncated)")
+    elif comp not in (2, 3):
+        raise _fail(path, f"merged image data: unknown compression {comp}")
 
 
 # ----------------------------------------------------------------------------- channels
