@@ -456,7 +456,8 @@ class PSDDocument:
             raise ClearshotError(msg)
         n = _COLOUR_CHANNELS[h.mode]
         rec = self.layout.records[ref.index]
-        edit = _Edit(ref, op, mode, mask.describe() if mask else "none")
+        edit = _Edit(ref, op, mode, mask.describe() if mask else
+                     ("black" if mode == "new-layer" else "none"))
         if mode == "replace":
             if weight is not None:
                 result = _blend(pixels, result, weight, n, h.depth)
@@ -708,10 +709,10 @@ class PSDDocument:
         loff, lsize, bs, be = L.layer_info
         orig_len = be - bs
         blen = sum(len(p) for p in body)
-        align = 4 if orig_len % 4 == 0 else 2
-        pad = (orig_len - (L.content_end - bs)) % align if orig_len >= L.content_end - bs else 0
-        new_len = blen + pad
-        new_len += -new_len % align
+        # Keep the original length's remainder mod 4: writers pad after a tagged block to the
+        # next multiple of 4 (some outside the length, which is copied verbatim below), and
+        # readers skip padding computed from the length.
+        new_len = blen + (orig_len - blen) % 4
         body.append(b"\0" * (new_len - blen))
         lm_parts: list = [mv[lm_body:loff], new_len.to_bytes(lsize, "big"), *body, mv[be:lm_end]]
         lm_len = sum(len(p) for p in lm_parts)

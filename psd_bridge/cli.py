@@ -52,9 +52,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
                      "image:FILE (grayscale, canvas size) or black. New layers get it as their "
                      "layer mask (default black); --replace-pixels blends through it")
     m = out.add_mutually_exclusive_group()
-    m.add_argument("--as-new-layers", dest="replace", action="store_false",
+    m.add_argument("--as-new-layers", dest="replace", action="store_false", default=False,
                    help="add the result as a new masked layer above the target (default)")
-    m.add_argument("--replace-pixels", dest="replace", action="store_true",
+    m.add_argument("--replace-pixels", dest="replace", action="store_true", default=False,
                    help="replace the target's pixels, every other property kept")
     out.add_argument("--overwrite", action="store_true",
                      help="allow replacing an existing output, also the input (kept as .bak)")
@@ -152,7 +152,10 @@ def _print_report(r: dict) -> None:
     verb = "would write" if r.get("dry_run") else "wrote"
     print(f"{r['file']}: {verb} {r.get('output', '')}".rstrip())
     for c in r["changes"]:
-        target = f"new layer {c['new_layer']!r}" if c["new_layer"] else "pixels replaced"
+        if c["new_layer"]:
+            target = f"new layer {c['new_layer']!r}"
+        else:
+            target = "pixels replaced" if c["changed_channels"] else "no pixel changed"
         print(f"  {c['layer']}: {c['operation']} -> {target} (mask {c['mask']})")
     for s in r["skipped"]:
         print(f"  skipped {s['layer']}: {s['reason']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import numpy as np
 from rawpsd import Record, split
@@ -55,11 +56,28 @@ def assert_isolated(orig: bytes, new: bytes, *, replaced: frozenset[int] = froze
     return new_records
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def psd_tools_layers(data: bytes):
-    """psd-tools' view of a file: its layers, bottom first (as stored)."""
+    """psd-tools' view of a file: its layers, bottom first (as stored). psd-tools must parse
+    it without logging a warning (it logs, rather than raises, on misaligned blocks)."""
     from psd_tools import PSDImage
 
-    psd = PSDImage.open(io.BytesIO(data))
+    log = logging.getLogger("psd_tools")
+    collect = _Collect()
+    log.addHandler(collect)
+    try:
+        psd = PSDImage.open(io.BytesIO(data))
+    finally:
+        log.removeHandler(collect)
+    assert not collect.messages, f"psd-tools warned: {collect.messages[:3]}"
     li = psd._record._get_layer_info()
     recs = list(li.layer_records) if li is not None and li.layer_records else []
     by_rec = {id(L._record): L for L in psd.descendants()}
