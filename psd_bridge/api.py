@@ -60,6 +60,7 @@ SUPPORTED_MODES = {1: "Grayscale", 3: "RGB"}
 _NO_LAYER_MODES = {0: "Bitmap", 2: "Indexed", 7: "Multichannel", 8: "Duotone"}
 _COLOUR_CHANNELS = {1: 1, 3: 3}
 _FULL = {8: 255, 16: 65535, 32: 1.0}
+_STRIP_ROWS = 256
 
 
 class LayerSelectionError(ValueError):
@@ -752,38 +753,44 @@ class PSDDocument:
         return [struct.pack(">h", sign * count), *recs, *chans]
 
     def _blended_composite(self, region) -> list:
-        """Exact composite update for one top-most normal layer: C' = C + a (L' - L)."""
+        """Exact composite update for one top-most normal layer: C' = C + a (L' - L).
+
+        Works in strips of rows so the float temporaries stay small."""
         h = self.header
         le, t, r, b = region
         rows = read_rows(self.buf, self.layout.image_data, h, t, b)
         full = float(_FULL[h.depth])
-        c = rows.planes[:, :, le:r].astype(np.float32) / full  # (C, rows, cols)
+        n = _COLOUR_CHANNELS[h.mode]
         for e in self._edits:
             tl, tt, tr, tb = e.target.rect
-            x0, x1, y0, y1 = max(tl, le), min(tr, r), max(tt, t), min(tb, b)
-            if x1 <= x0 or y1 <= y0:
+            x0, x1 = max(tl, le), min(tr, r)
+            if x1 <= x0:
                 continue
-            sl = (slice(y0 - tt, y1 - tt), slice(x0 - tl, x1 - tl))
-            n = _COLOUR_CHANNELS[h.mode]
-            new = e.new_pixels[sl].astype(np.float32) / full
-            alpha = new[:, :, n] if new.shape[2] > n else np.ones(new.shape[:2], np.float32)
             layer = e.target.layer
-            fill = getattr(layer, "fill_opacity", 255)
-            own = self.read_mask(e.target) if e.target.layer.has_mask() else None
-            if e.mode == "replace":
-                old = e.old_pixels[sl].astype(np.float32) / full
-                a = alpha * (layer.opacity / 255.0) * (float(fill) / 255.0)
-                if own is not None and not layer.mask.disabled:
-                    a = a * self._mask_weight(MaskSource.own(), e.target)[sl]
-                delta = (new[:, :, :n] - old[:, :, :n]) * a[:, :, None]
-                view = c[:, y0 - t : y1 - t, x0 - le : x1 - le]
-                view += np.moveaxis(delta, 2, 0)
-            else:
-                a = alpha * e.weight[sl] * (e.op.opacity / 255.0)
-                view = c[:, y0 - t : y1 - t, x0 - le : x1 - le]
-                view += (np.moveaxis(new[:, :, :n], 2, 0) - view) * a[None]
-        q = np.clip(np.rint(c * full), 0, full).astype(rows.planes.dtype)
-        rows.planes[:, :, le:r] = q
+            fill = float(getattr(layer, "fill_opacity", 255)) / 255.0
+            own = None
+            if e.mode == "replace" and layer.has_mask() and not layer.mask.disabled:
+                own = self._mask_weight(MaskSource.own(), e.target)
+            for y0 in range(max(tt, t), min(tb, b), _STRIP_ROWS):
+                y1 = min(y0 + _STRIP_ROWS, tb, b)
+                sl = (slice(y0 - tt, y1 - tt), slice(x0 - tl, x1 - tl))
+                new = e.new_pixels[sl].astype(np.float32) / full
+                if new.shape[2] > n:
+                    alpha = new[:, :, n]
+                else:
+                    alpha = np.ones(new.shape[:2], np.float32)
+                view = rows.planes[:, y0 - t : y1 - t, x0:x1]
+                c = view.astype(np.float32) / full
+                if e.mode == "replace":
+                    old = e.old_pixels[sl].astype(np.float32) / full
+                    a = alpha * (layer.opacity / 255.0) * fill
+                    if own is not None:
+                        a = a * own[sl]
+                    c += np.moveaxis((new[:, :, :n] - old[:, :, :n]) * a[:, :, None], 2, 0)
+                else:
+                    a = alpha * e.weight[sl] * (e.op.opacity / 255.0)
+                    c += (np.moveaxis(new[:, :, :n], 2, 0) - c) * a[None]
+                view[...] = np.clip(np.rint(c * full), 0, full).astype(rows.planes.dtype)
         return encode_with_rows(self.buf, self.layout.image_data, h, rows)
 
     def _render_composite(self, tmp: str, image_start: int, region, plan: dict) -> None:
