@@ -20,6 +20,7 @@ with the layer's transparency last when it has one, plus a description of the la
 from __future__ import annotations
 
 import fnmatch
+import io
 import mmap
 import os
 import secrets
@@ -239,7 +240,7 @@ class PSDDocument:
         from psd_tools import PSDImage
 
         try:
-            return PSDImage.open(self.path)
+            return PSDImage.open(io.BytesIO(R.skeleton(self.buf, self.layout)))
         except (ValueError, EOFError, struct.error, OSError, KeyError, IndexError) as exc:
             msg = f"{self.path}: psd-tools cannot parse the file ({type(exc).__name__}: {exc})"
             raise PSDFormatError(msg) from None
@@ -658,15 +659,13 @@ class PSDDocument:
         if comp_plan["action"] == "update" and not render:
             parts.extend(self._blended_composite(region))
         else:
-            parts.append(memoryview(self.buf)[self.layout.image_data :])
+            parts.append(R.Span(self.layout.image_data, self.layout.size))
         rep(0.5, "writing")
         folder = os.path.dirname(os.path.abspath(out))
         tmp = os.path.join(folder, f".{os.path.basename(out)}.{secrets.token_hex(4)}.tmp")
         try:
-            with open(tmp, "xb") as fh:
-                for p in parts:
-                    fh.write(p)
-                fh.flush()
+            with open(tmp, "xb", buffering=0) as fh:
+                _write_parts(fh, parts, self._fh.fileno())
                 os.fsync(fh.fileno())
             if render:
                 self._render_composite(tmp, image_start, region, comp_plan)
@@ -687,8 +686,8 @@ class PSDDocument:
         return report
 
     def _splice_parts(self, *, drop_thumbnail: bool) -> tuple[list, int]:
-        """Header..layer section as byte parts (memoryviews for untouched bytes)."""
-        L, h, mv = self.layout, self.header, memoryview(self.buf)
+        """Header..layer section as parts: new bytes, and spans of the original for the rest."""
+        L, h, mv = self.layout, self.header, R.Spans()
         lw = h.length_size
         parts: list = []
         rs, re_ = L.resources
@@ -723,7 +722,7 @@ class PSDDocument:
         return parts, lm_end
 
     def _layer_body(self) -> list:
-        L, mv = self.layout, memoryview(self.buf)
+        L, mv = self.layout, R.Spans()
         replaced = {e.target.index: e for e in self._edits if e.mode == "replace"}
         new_after: dict[int, list[_Edit]] = {}
         for e in self._edits:
@@ -791,7 +790,7 @@ class PSDDocument:
                     a = alpha * e.weight[sl] * (e.op.opacity / 255.0)
                     c += (np.moveaxis(new[:, :, :n], 2, 0) - c) * a[None]
                 view[...] = np.clip(np.rint(c * full), 0, full).astype(rows.planes.dtype)
-        return encode_with_rows(self.buf, self.layout.image_data, h, rows)
+        return encode_with_rows(self.buf, self.layout.image_data, h, rows, mv=R.Spans())
 
     def _render_composite(self, tmp: str, image_start: int, region, plan: dict) -> None:
         """Re-render ``region`` of the written file with psd-tools and patch its composite."""
@@ -828,20 +827,43 @@ class PSDDocument:
         plan["region"] = [le, t, r, b]
 
     def _verify(self, tmp: str) -> None:
-        """Re-open the written file and check every record and channel against the plan."""
+        """Re-open the written file: our parser and psd-tools must read it, every untouched
+        record and channel must equal the original's bytes and edited channels decode back."""
+        from psd_tools import PSDImage
+
         with open(tmp, "rb") as fh:
             data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             try:
-                _verify_bytes(self, data, tmp)
+                layout = _verify_bytes(self, data, tmp, fh.fileno())
+                skel = R.skeleton(data, layout)
             finally:
                 data.close()
-        from psd_tools import PSDImage
-
         try:
-            PSDImage.open(tmp)
+            PSDImage.open(io.BytesIO(skel))
         except Exception as exc:  # noqa: BLE001 - any failure means the output is unusable
             msg = f"the written file does not re-open in psd-tools ({exc}); nothing was replaced"
             raise ClearshotError(msg) from None
+
+
+def _write_parts(fh, parts: list, src_fd: int) -> None:
+    """Write new bytes, and copy original spans in the kernel (no page of them is mapped)."""
+    dst = fh.fileno()
+    for p in parts:
+        if not isinstance(p, R.Span):
+            view = memoryview(p)
+            while view:
+                view = view[os.write(dst, view) :]
+            continue
+        pos, end = p.start, p.end
+        while pos < end:
+            try:
+                n = os.copy_file_range(src_fd, dst, end - pos, pos)
+            except (AttributeError, OSError):
+                n = os.write(dst, os.pread(src_fd, min(end - pos, 1 << 24), pos))
+            if n <= 0:
+                msg = f"could not copy bytes {pos}..{end} of the input (file changed on disk?)"
+                raise ClearshotError(msg)
+            pos += n
 
 
 def _composite_arrays(psd, viewport):
@@ -853,9 +875,22 @@ def _composite_arrays(psd, viewport):
     return composite(psd, viewport=viewport)
 
 
-def _verify_bytes(doc: PSDDocument, data, tmp: str) -> None:
+def _same(fd_a: int, a: tuple[int, int], fd_b: int, b: tuple[int, int]) -> bool:
+    """Equal byte ranges of two files, read in chunks (nothing stays mapped)."""
+    if a[1] - a[0] != b[1] - b[0]:
+        return False
+    step = 1 << 22
+    for off in range(0, a[1] - a[0], step):
+        n = min(step, a[1] - a[0] - off)
+        if os.pread(fd_a, n, a[0] + off) != os.pread(fd_b, n, b[0] + off):
+            return False
+    return True
+
+
+def _verify_bytes(doc: PSDDocument, data, tmp: str, fd: int) -> R.Layout:
     new = R.locate(data, tmp)
     old = doc.layout
+    src = doc._fh.fileno()
     fail = f"verification of {tmp} failed: "
     expected: list[tuple[str, Any]] = []
     replaced = {e.target.index: e for e in doc._edits if e.mode == "replace"}
@@ -867,19 +902,21 @@ def _verify_bytes(doc: PSDDocument, data, tmp: str) -> None:
         expected.append(("old", rec))
         expected += [("new", e) for e in after.get(rec.index, [])]
     if len(new.records) != len(expected):
-        raise ClearshotError(fail + f"{len(new.records)} layer records, expected {len(expected)}")
+        msg = fail + f"{len(new.records)} layer records, expected {len(expected)}"
+        raise ClearshotError(msg)
     for nrec, (kind, item) in zip(new.records, expected, strict=True):
         if kind == "new":
             if data[nrec.start : nrec.end] != item.record:
-                raise ClearshotError(fail + f"new layer {item.new_name!r} differs")
+                msg = fail + f"new layer {item.new_name!r} differs"
+                raise ClearshotError(msg)
             continue
         rec, e = item, replaced.get(item.index)
         if e is None:
-            same = data[nrec.start : nrec.end] == doc.buf[rec.start : rec.end] and all(
-                data[a:b] == doc.buf[c:d] for (a, b), (c, d) in zip(nrec.spans, rec.spans,
-                                                                    strict=True))
+            same = _same(src, (rec.start, rec.end), fd, (nrec.start, nrec.end)) and all(
+                _same(src, a, fd, b) for a, b in zip(rec.spans, nrec.spans, strict=True))
             if not same:
-                raise ClearshotError(fail + f"untouched layer record {rec.index} changed")
+                msg = fail + f"untouched layer record {rec.index} changed"
+                raise ClearshotError(msg)
             continue
         le, t, r, b = e.target.rect
         n = _COLOUR_CHANNELS[doc.header.mode]
@@ -887,8 +924,9 @@ def _verify_bytes(doc: PSDDocument, data, tmp: str) -> None:
             if 0 <= cid < n:
                 got = R.decode_channel(data, span, r - le, b - t, doc.header)
                 if not np.array_equal(got, e.new_pixels[:, :, cid]):
-                    raise ClearshotError(fail + f"layer {e.target.path!r} channel {cid} "
-                                         "does not read back exactly")
+                    msg = fail + f"layer {e.target.path!r} channel {cid} does not read back"
+                    raise ClearshotError(msg)
+    return new
 
 
 def _quantize(x: np.ndarray, depth: int) -> np.ndarray:

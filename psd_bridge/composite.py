@@ -84,15 +84,16 @@ def _zip_planes(b, start: int, header: Header, comp: int) -> np.ndarray:
     return np.frombuffer(raw, dt).reshape(c, h, w).astype(NATIVE_DTYPE[header.depth])
 
 
-def encode_with_rows(b, start: int, header: Header, rows: CompositeRows) -> list:
-    """The merged image data with rows replaced: a list of byte strings / memoryviews."""
+def encode_with_rows(b, start: int, header: Header, rows: CompositeRows, *, mv=None) -> list:
+    """The merged image data with rows replaced: a list of byte strings and ``mv[a:b]`` slices
+    of the original (``mv`` defaults to a memoryview of ``b``)."""
     from psd_tools.compression import compress, rle_impl  # type: ignore[attr-defined]
 
     h, w, c = header.height, header.width, header.channels
     dt = _STORED_DTYPE[header.depth]
     row_bytes = w * dt.itemsize
     comp = int.from_bytes(b[start : start + 2], "big")
-    mv = memoryview(b)
+    mv = memoryview(b) if mv is None else mv
     top, bottom = rows.top, rows.bottom
     if comp == 0:
         parts: list = [mv[start : start + 2]]

@@ -34,6 +34,9 @@ __all__ = [
     "new_record",
     "tagged_block",
     "NATIVE_DTYPE",
+    "Span",
+    "Spans",
+    "skeleton",
     "MAX_LAYER_BYTES",
 ]
 
@@ -418,3 +421,46 @@ def new_record(*, rect: tuple[int, int, int, int], channels: list[tuple[int, int
     extra = mask + ranges + _pascal_name(name) + blocks
     fixed = b"8BIM" + blend + struct.pack(">BBBxI", opacity, clipping, flags, len(extra))
     return record_prefix(rect, channels, header) + fixed + extra
+
+
+# ----------------------------------------------------------------------------- spans
+@dataclass(frozen=True)
+class Span:
+    """Bytes ``start..end`` of the original file, copied by the writer without reading them
+    into memory (``os.copy_file_range``)."""
+
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+class Spans:
+    """``Spans()[a:b]`` is ``Span(a, b)``: lets code written for slices emit spans."""
+
+    def __getitem__(self, key: slice) -> Span:
+        return Span(key.start or 0, key.stop)
+
+
+def skeleton(b, layout: Layout) -> bytes:
+    """The file with every channel's data and the merged image reduced to a raw compression
+    word: what psd-tools needs to build the layer tree (names, kinds, groups, masks' rectangles,
+    tagged blocks) without reading the pixels, so opening a large file costs little memory."""
+    h = layout.header
+    lm_off, lm_body, lm_end = layout.layer_mask
+    mv = memoryview(b)
+    if layout.layer_info is None:
+        lm = bytes(mv[lm_body:lm_end])
+    else:
+        loff, lsize, bs, be = layout.layer_info
+        body = [struct.pack(">h", layout.count)]
+        for rec in layout.records:
+            body.append(record_prefix(rec.rect, [(c, 2) for c, _ in rec.channels], h))
+            body.append(bytes(mv[rec.table_end : rec.end]))
+        body.append(b"\0\0" * sum(len(rec.channels) for rec in layout.records))
+        n = sum(len(x) for x in body)
+        n += (be - bs - n) % 4  # same remainder mod 4 as the original (see the writer)
+        lm = b"".join([bytes(mv[lm_body:loff]), n.to_bytes(lsize, "big"), *body,
+                       b"\0" * (n - sum(len(x) for x in body)), bytes(mv[be:lm_end])])
+    return b"".join([bytes(mv[:lm_off]), len(lm).to_bytes(h.length_size, "big"), lm, b"\0\0"])
