@@ -773,22 +773,33 @@ class PSDDocument:
             for y0 in range(max(tt, t), min(tb, b), _STRIP_ROWS):
                 y1 = min(y0 + _STRIP_ROWS, tb, b)
                 sl = (slice(y0 - tt, y1 - tt), slice(x0 - tl, x1 - tl))
-                new = e.new_pixels[sl].astype(np.float32) / full
-                if new.shape[2] > n:
-                    alpha = new[:, :, n]
+                px = e.new_pixels[sl]
+                if px.shape[2] > n:
+                    alpha = px[:, :, n].astype(np.float32) / full
                 else:
-                    alpha = np.ones(new.shape[:2], np.float32)
+                    alpha = np.ones(px.shape[:2], np.float32)
                 view = rows.planes[:, y0 - t : y1 - t, x0:x1]
-                c = view.astype(np.float32) / full
                 if e.mode == "replace":
-                    old = e.old_pixels[sl].astype(np.float32) / full
                     a = alpha * (layer.opacity / 255.0) * fill
                     if own is not None:
                         a = a * own[sl]
-                    c += np.moveaxis((new[:, :, :n] - old[:, :, :n]) * a[:, :, None], 2, 0)
                 else:
                     a = alpha * e.weight[sl] * (e.op.opacity / 255.0)
-                    c += (np.moveaxis(new[:, :, :n], 2, 0) - c) * a[None]
+                if not a.any():
+                    continue  # fully transparent here: the composite does not change
+                if e.mode == "replace" and a.min() == 1.0:
+                    # opaque: C' = C + (L' - L) exactly, in integers
+                    d = px[:, :, :n].astype(np.int32) - e.old_pixels[sl][:, :, :n]
+                    v = view.astype(np.int32) + np.moveaxis(d, 2, 0)
+                    view[...] = np.clip(v, 0, int(full)).astype(view.dtype)
+                    continue
+                new = px[:, :, :n].astype(np.float32) / full
+                c = view.astype(np.float32) / full
+                if e.mode == "replace":
+                    old = e.old_pixels[sl][:, :, :n].astype(np.float32) / full
+                    c += np.moveaxis((new - old) * a[:, :, None], 2, 0)
+                else:
+                    c += (np.moveaxis(new, 2, 0) - c) * a[None]
                 view[...] = np.clip(np.rint(c * full), 0, full).astype(rows.planes.dtype)
         return encode_with_rows(self.buf, self.layout.image_data, h, rows, mv=R.Spans())
 
