@@ -43,7 +43,7 @@ def _rle_table(b, start: int, header: Header):
 
 def read_rows(b, start: int, header: Header, top: int, bottom: int) -> CompositeRows:
     """Decode rows [top, bottom) of every channel of the merged image data at ``start``."""
-    from psd_tools.compression import rle_impl  # type: ignore[attr-defined]
+    from psd_tools.compression import decode_rle
 
     h, w, c = header.height, header.width, header.channels
     dt = _STORED_DTYPE.get(header.depth)
@@ -63,12 +63,13 @@ def read_rows(b, start: int, header: Header, top: int, bottom: int) -> Composite
             raw = b[base : base + (bottom - top) * row_bytes]
             out[ch] = np.frombuffer(raw, dt).reshape(bottom - top, w)
     elif comp == 1:
-        counts, offsets, _ = _rle_table(b, start, header)
+        counts, offsets, cs = _rle_table(b, start, header)
         for ch in range(c):
-            for y in range(top, bottom):
-                i = ch * h + y
-                row = rle_impl.decode(bytes(b[offsets[i] : offsets[i + 1]]), row_bytes)
-                out[ch, y - top] = np.frombuffer(row, dt)
+            first, last = ch * h + top, ch * h + bottom
+            table = bytes(b[start + 2 + first * cs : start + 2 + last * cs])
+            raw = decode_rle(table + bytes(b[offsets[first] : offsets[last]]), w, bottom - top,
+                             header.depth, header.version, max_output_bytes=row_bytes * h)
+            out[ch] = np.frombuffer(raw, dt).reshape(bottom - top, w)
     else:
         full = _zip_planes(b, start, header, comp)
         out[:] = full[:, top:bottom]
@@ -87,7 +88,7 @@ def _zip_planes(b, start: int, header: Header, comp: int) -> np.ndarray:
 def encode_with_rows(b, start: int, header: Header, rows: CompositeRows, *, mv=None) -> list:
     """The merged image data with rows replaced: a list of byte strings and ``mv[a:b]`` slices
     of the original (``mv`` defaults to a memoryview of ``b``)."""
-    from psd_tools.compression import compress, rle_impl  # type: ignore[attr-defined]
+    from psd_tools.compression import compress, encode_rle
 
     h, w, c = header.height, header.width, header.channels
     dt = _STORED_DTYPE[header.depth]
@@ -106,22 +107,20 @@ def encode_with_rows(b, start: int, header: Header, rows: CompositeRows, *, mv=N
     if comp == 1:
         counts, offsets, cs = _rle_table(b, start, header)
         counts = counts.copy()
-        new_rows = {}
+        n = bottom - top
+        new_rows = []
         for ch in range(c):
-            block = np.ascontiguousarray(rows.planes[ch], dt)
-            for y in range(top, bottom):
-                enc = rle_impl.encode(block[y - top].tobytes())
-                new_rows[ch * h + y] = enc
-                counts[ch * h + y] = len(enc)
-        if cs == 2 and counts.max(initial=0) > 0xFFFF:
-            msg = "an RLE composite row would exceed 65535 bytes"
-            raise PSDFormatError(msg)
+            block = np.ascontiguousarray(rows.planes[ch], dt).tobytes()
+            enc = encode_rle(block, w, n, header.depth, header.version)  # n counts, then rows
+            counts[ch * h + top : ch * h + bottom] = np.frombuffer(
+                enc[: n * cs], ">u2" if cs == 2 else ">u4")
+            new_rows.append(enc[n * cs :])
         table = counts.astype(">u2" if cs == 2 else ">u4").tobytes()
         parts = [mv[start : start + 2], table]
         for ch in range(c):
             first, last = ch * h + top, ch * h + bottom
             parts.append(mv[offsets[ch * h] : offsets[first]])
-            parts.extend(new_rows[i] for i in range(first, last))
+            parts.append(new_rows[ch])
             parts.append(mv[offsets[last] : offsets[(ch + 1) * h]])
         return parts
     full = _zip_planes(b, start, header, comp)

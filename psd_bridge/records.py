@@ -360,9 +360,8 @@ def decode_channel(b, span: tuple[int, int], width: int, height: int, header: He
     except (ValueError, PSDDecompressionWarning) as exc:
         msg = f"{what}: channel data does not decode ({exc})"
         raise PSDFormatError(msg) from None
-    return np.frombuffer(raw, dt, count=width * height).reshape(height, width).astype(
-        NATIVE_DTYPE[header.depth]
-    )
+    plane = np.frombuffer(raw, dt, count=width * height).reshape(height, width)
+    return plane.astype(NATIVE_DTYPE[header.depth], copy=False)  # read-only when no swap
 
 
 def encode_channel(plane: np.ndarray, compression: int, header: Header) -> bytes:
