@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import struct
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -813,23 +814,35 @@ class PSDDocument:
             margin = 32 if any(L.has_effects() for L in psd.descendants()) else 0
             le, t = max(le - margin, 0), max(t - margin, 0)
             r, b = min(r + margin, self.header.width), min(b + margin, self.header.height)
-            color, _, _alpha = _composite_arrays(psd, (le, t, r, b))
-        except ImportError as exc:
-            plan.update(action="kept", reason=f"stale: psd-tools cannot render ({exc})")
+            from psd_tools.compression import PSDDecompressionWarning
+
+            with warnings.catch_warnings():
+                # a channel psd-tools cannot decode would be rendered black: keep Photoshop's
+                warnings.simplefilter("error", PSDDecompressionWarning)
+                color, _, _alpha = _composite_arrays(psd, (le, t, r, b))
+            del psd
+        except Exception as exc:  # noqa: BLE001 - any render failure leaves the stored one
+            plan.update(action="kept", reason=f"stale: psd-tools cannot render the region "
+                        f"({type(exc).__name__}: {str(exc)[:200]})")
             return
         h = self.header
         with open(tmp, "rb") as fh:
-            data = fh.read()
-        layout = R.locate(data, tmp)
-        rows = read_rows(data, layout.image_data, h, t, b)
+            whole = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                start = R.locate(whole, tmp).image_data
+            finally:
+                whole.close()
+            fh.seek(start)
+            data = fh.read()  # the composite only
+        rows = read_rows(data, 0, h, t, b)
         full = _FULL[h.depth]
         n = _COLOUR_CHANNELS[h.mode]
         vals = np.clip(color[:, :, :n], 0, 1) * full if h.depth != 32 else color[:, :, :n]
         vals = np.rint(vals) if h.depth != 32 else vals
         rows.planes[:n, :, le:r] = np.moveaxis(vals, 2, 0).astype(rows.planes.dtype)
-        tail = encode_with_rows(data, layout.image_data, h, rows)
+        tail = encode_with_rows(data, 0, h, rows)
         with open(tmp, "r+b") as fh:
-            fh.seek(layout.image_data)
+            fh.seek(start)
             for p in tail:
                 fh.write(p)
             fh.truncate()

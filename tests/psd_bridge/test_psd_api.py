@@ -304,3 +304,36 @@ def test_truncated_composite_is_reported_not_patched(tmp_path, cut):
     assert report["composite"]["action"] == "kept"
     assert "truncated" in report["composite"]["reason"]
     assert split((tmp_path / "out.psd").read_bytes()).image == split(data).image
+
+
+def test_composite_region_rendered_when_layers_above(tmp_path):
+    bg = noise(30, 30, 3, 8, seed=1)
+    over = noise(10, 10, 3, 8, seed=2, alpha=True)
+    data = make_psd([L("Bg", bg), L("Over", over, left=5, top=5)], width=30, height=30)
+    with open_document(put(tmp_path, data)) as doc:
+        doc.apply_to_layer(doc.find("Bg"), SHARPEN, mode="replace")
+        plan = doc.plan()["composite"]
+        report = doc.save(tmp_path / "out.psd")
+    assert plan["method"] == "psd-tools render of the region"
+    assert "Over" in plan["why_render"]
+    assert report["composite"]["region"] == [0, 0, 30, 30]
+    from psd_tools import PSDImage
+
+    out = PSDImage.open(tmp_path / "out.psd")
+    stored = out.numpy()[:, :, :3]
+    rendered = out.composite(force=True)
+    rendered = np.asarray(rendered, np.float32)[:, :, :3] / 255.0
+    assert np.abs(stored - rendered).max() <= 1.5 / 255
+
+
+def test_two_new_layers_in_one_save(tmp_path):
+    data = _doc()
+    with open_document(put(tmp_path, data)) as doc:
+        doc.apply_to_layer(doc.find("Portrait"), SHARPEN, mask=MaskSource.own())
+        doc.apply_to_layer(doc.find("Background"), SHARPEN, mask=MaskSource.layer("Portrait"))
+        doc.save(tmp_path / "out.psd")
+    out = (tmp_path / "out.psd").read_bytes()
+    new = assert_isolated(data, out, inserted={0: 1, 3: 1})
+    assert [r.name for r in new] == [b"Background sharpened", b"Portrait sharpened"]
+    _, layers = psd_tools_layers(out)
+    assert {L.layer_id for L in layers if L is not None and L.kind == "pixel"} >= {8, 9}
