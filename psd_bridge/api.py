@@ -129,7 +129,8 @@ def deblur_operation(psf: np.ndarray, *, method: str = "sparse", strength: float
 @dataclass(frozen=True)
 class MaskSource:
     """Where a mask comes from: ``own`` (the target's layer mask), ``layer`` (another layer's
-    mask, by path), ``image`` (a grayscale image file the size of the canvas) or ``black``."""
+    mask, by path), ``channel`` (a named alpha channel of the document), ``image`` (a grayscale
+    image file the size of the canvas) or ``black``."""
 
     kind: str
     ref: str = ""
@@ -143,6 +144,10 @@ class MaskSource:
         return cls("layer", path)
 
     @classmethod
+    def channel(cls, name: str) -> MaskSource:
+        return cls("channel", name)
+
+    @classmethod
     def image(cls, path: str) -> MaskSource:
         return cls("image", path)
 
@@ -152,14 +157,15 @@ class MaskSource:
         if text in ("own", "black"):
             return cls(text)
         kind, _, ref = text.partition(":")
-        if kind in ("layer", "image") and ref:
+        if kind in ("layer", "image", "channel") and ref:
             return cls(kind, ref)
-        if kind in ("channel", "auto", "faces", "subject"):
-            msg = f"mask source {text!r} is not available yet (own, layer:PATH, image:FILE)"
+        if kind in ("auto", "faces", "subject"):
+            msg = (f"mask source {text!r} is not available yet "
+                   "(own, layer:PATH, channel:NAME, image:FILE)")
             raise ValueError(msg)
         if os.path.exists(text):
             return cls("image", text)
-        msg = f"mask must be own, black, layer:PATH or image:FILE, got {text!r}"
+        msg = f"mask must be own, black, layer:PATH, channel:NAME or image:FILE, got {text!r}"
         raise ValueError(msg)
 
     def describe(self) -> str:
@@ -396,6 +402,51 @@ class PSDDocument:
         arr = self._channel(ref.index, cid, max(w, 0), max(h, 0))
         return arr, rect, int(default or 0)
 
+    def alpha_channel_names(self) -> list[str]:
+        """Names of the document's alpha channels (resource 1045, else 1006), in order."""
+        blocks = {rid: (s, e) for rid, s, e in self.layout.resource_blocks}
+        names: list[str] = []
+        buf = self.buf
+        if 1045 in blocks or 1006 in blocks:
+            s, e = blocks.get(1045, blocks.get(1006))
+            nl = buf[s + 6]
+            pos = s + 6 + ((nl + 2) & ~1)
+            n = int.from_bytes(buf[pos : pos + 4], "big")
+            pos, end = pos + 4, pos + 4 + n
+            while pos < end:
+                if 1045 in blocks:
+                    k = int.from_bytes(buf[pos : pos + 4], "big")
+                    if k == 0 or pos + 4 + 2 * k > end:
+                        break
+                    names.append(bytes(buf[pos + 4 : pos + 4 + 2 * k]).decode(
+                        "utf-16-be", "replace").rstrip("\0"))
+                    pos += 4 + 2 * k
+                else:
+                    k = buf[pos]
+                    names.append(bytes(buf[pos + 1 : pos + 1 + k]).decode("mac_roman"))
+                    pos += 1 + k
+        return names
+
+    def read_alpha_channel(self, name: str) -> np.ndarray:
+        """A named alpha channel of the document (canvas size, file dtype)."""
+        names = self.alpha_channel_names()
+        extra = self.header.channels - _COLOUR_CHANNELS.get(self.header.mode, 0)
+        if name not in names:
+            msg = f"no alpha channel named {name!r}; the document has {names or 'none'}"
+            raise ValueError(msg)
+        if self.layout.image_problem:
+            msg = f"the alpha channels cannot be read: {self.layout.image_problem}"
+            raise PSDFormatError(msg)
+        # with a merged transparency channel (negative layer count) it comes first, unnamed
+        offset = max(extra - len(names), 0)
+        idx = _COLOUR_CHANNELS[self.header.mode] + offset + names.index(name)
+        if idx >= self.header.channels:
+            msg = f"alpha channel {name!r} is not stored in the composite"
+            raise PSDFormatError(msg)
+        rows = read_rows(self.buf, self.layout.image_data, self.header, 0, self.header.height,
+                         channels=[idx])
+        return rows.planes[0]
+
     def _mask_weight(self, source: MaskSource, target: LayerRef) -> np.ndarray | None:
         """A float32 (H, W) weight in [0, 1] over the target's rectangle (None: black mask)."""
         le, t, r, b = target.rect
@@ -417,6 +468,15 @@ class PSDDocument:
             y0, y1, x0, x1 = max(t, 0), min(b, img.shape[0]), max(le, 0), min(r, img.shape[1])
             if y1 > y0 and x1 > x0:
                 full[y0 - t : y1 - t, x0 - le : x1 - le] = g[y0:y1, x0:x1]
+            return np.clip(full, 0, 1)
+        if source.kind == "channel":
+            plane = self.read_alpha_channel(source.ref)
+            full = np.zeros((b - t, r - le), np.float32)
+            H, W = plane.shape
+            y0, y1, x0, x1 = max(t, 0), min(b, H), max(le, 0), min(r, W)
+            if y1 > y0 and x1 > x0:
+                part = plane[y0:y1, x0:x1].astype(np.float32) / _FULL[self.header.depth]
+                full[y0 - t : y1 - t, x0 - le : x1 - le] = part
             return np.clip(full, 0, 1)
         owner = target if source.kind == "own" else self.find(source.ref)
         got = self.read_mask(owner)

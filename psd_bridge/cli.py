@@ -49,7 +49,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--mask", metavar="SRC",
                      help="own (the layer's mask), layer:PATH (another layer's mask), "
-                     "image:FILE (grayscale, canvas size) or black. New layers get it as their "
+                     "channel:NAME (an alpha channel), image:FILE (grayscale, canvas size) or "
+                     "black. New layers get it as their "
                      "layer mask (default black); --replace-pixels blends through it")
     m = out.add_mutually_exclusive_group()
     m.add_argument("--as-new-layers", dest="replace", action="store_false", default=False,

@@ -41,11 +41,15 @@ def _rle_table(b, start: int, header: Header):
     return counts, offsets, cs
 
 
-def read_rows(b, start: int, header: Header, top: int, bottom: int) -> CompositeRows:
-    """Decode rows [top, bottom) of every channel of the merged image data at ``start``."""
+def read_rows(b, start: int, header: Header, top: int, bottom: int,
+              channels: list[int] | None = None) -> CompositeRows:
+    """Decode rows [top, bottom) of the merged image data at ``start``: every channel, or
+    those listed (``planes[i]`` is then ``channels[i]``)."""
     from psd_tools.compression import decode_rle
 
-    h, w, c = header.height, header.width, header.channels
+    h, w = header.height, header.width
+    wanted = list(range(header.channels)) if channels is None else channels
+    c = len(wanted)
     dt = _STORED_DTYPE.get(header.depth)
     if dt is None:
         msg = f"{header.depth}-bit composites are not updated"
@@ -54,25 +58,25 @@ def read_rows(b, start: int, header: Header, top: int, bottom: int) -> Composite
     comp = int.from_bytes(b[start : start + 2], "big")
     out = np.empty((c, bottom - top, w), NATIVE_DTYPE[header.depth])
     if comp == 0:
-        need = start + 2 + c * h * row_bytes
+        need = start + 2 + header.channels * h * row_bytes
         if need > len(b):
             msg = "merged image data: raw data truncated"
             raise PSDFormatError(msg)
-        for ch in range(c):
+        for i, ch in enumerate(wanted):
             base = start + 2 + (ch * h + top) * row_bytes
             raw = b[base : base + (bottom - top) * row_bytes]
-            out[ch] = np.frombuffer(raw, dt).reshape(bottom - top, w)
+            out[i] = np.frombuffer(raw, dt).reshape(bottom - top, w)
     elif comp == 1:
         counts, offsets, cs = _rle_table(b, start, header)
-        for ch in range(c):
+        for i, ch in enumerate(wanted):
             first, last = ch * h + top, ch * h + bottom
             table = bytes(b[start + 2 + first * cs : start + 2 + last * cs])
             raw = decode_rle(table + bytes(b[offsets[first] : offsets[last]]), w, bottom - top,
                              header.depth, header.version, max_output_bytes=row_bytes * h)
-            out[ch] = np.frombuffer(raw, dt).reshape(bottom - top, w)
+            out[i] = np.frombuffer(raw, dt).reshape(bottom - top, w)
     else:
         full = _zip_planes(b, start, header, comp)
-        out[:] = full[:, top:bottom]
+        out[:] = full[wanted, top:bottom]
     return CompositeRows(out, top, bottom)
 
 

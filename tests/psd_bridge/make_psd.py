@@ -139,10 +139,13 @@ def flatten(layers: list[L], width: int, height: int, ncolour: int, depth: int) 
 def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: int = 3,
              version: int = 1, composite: np.ndarray | None = None,
              composite_compression: int = 1, layers_in_block: bool = False,
-             thumbnail: bool = True) -> bytes:
-    """The bytes of a PSD (version 1) or PSB (version 2) file."""
+             thumbnail: bool = True, alpha_channels: dict[str, np.ndarray] | None = None) -> bytes:
+    """The bytes of a PSD (version 1) or PSB (version 2) file. ``alpha_channels``: named
+    (H, W) planes stored after the composite's colour channels (names in resource 1045)."""
     ncolour = {1: 1, 3: 3, 4: 4}[mode]
-    header = b"8BPS" + struct.pack(">H6xHIIHH", version, ncolour, height, width, depth, mode)
+    alpha_channels = alpha_channels or {}
+    nch = ncolour + len(alpha_channels)
+    header = b"8BPS" + struct.pack(">H6xHIIHH", version, nch, height, width, depth, mode)
     def resource(rid: int, data: bytes) -> bytes:
         pad = b"\0" * (len(data) % 2)
         head = b"8BIM" + struct.pack(">H", rid) + b"\0\0" + struct.pack(">I", len(data))
@@ -150,6 +153,9 @@ def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: 
 
     vi = struct.pack(">IBIII", 1, 1, 0, 0, 1)  # version, has real merged data, 2 names, 1
     res = resource(1057, vi)
+    if alpha_channels:
+        names = b"".join(struct.pack(">I", len(n)) + n.encode("utf-16-be") for n in alpha_channels)
+        res += resource(1045, names)
     if thumbnail:
         res += resource(1036, b"\0" * 28 + b"\xff\xd8\xff\xd9")
     recs, datas = [], []
@@ -173,6 +179,7 @@ def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: 
     if composite is None:
         composite = flatten(layers, width, height, ncolour, depth)
     planes = [composite.reshape(height, width, -1)[:, :, c] for c in range(ncolour)]
+    planes += list(alpha_channels.values())
     if composite_compression == 0:
         image = struct.pack(">H", 0) + b"".join(
             np.ascontiguousarray(p, _DT[depth]).tobytes() for p in planes)

@@ -337,3 +337,41 @@ def test_two_new_layers_in_one_save(tmp_path):
     assert [r.name for r in new] == [b"Background sharpened", b"Portrait sharpened"]
     _, layers = psd_tools_layers(out)
     assert {L.layer_id for L in layers if L is not None and L.kind == "pixel"} >= {8, 9}
+
+
+@pytest.mark.parametrize("depth", [8, 16, 32])
+def test_deblur_operation_all_depths(tmp_path, depth):
+    from core.psf import gaussian_psf
+    from psd_bridge.api import deblur_operation
+
+    data = make_psd([L("Photo", noise(24, 28, 3, depth, seed=5, alpha=True))], width=28,
+                    height=24, depth=depth, version=2)
+    with open_document(put(tmp_path, data, "in.psb")) as doc:
+        doc.apply_to_layer(doc.find("Photo"), deblur_operation(gaussian_psf(1.0), method="wiener"),
+                           mode="replace")
+        e = doc.edits[0]
+        doc.save(tmp_path / "out.psb")
+    assert e.new_pixels.dtype == e.old_pixels.dtype
+    np.testing.assert_array_equal(e.new_pixels[:, :, 3], e.old_pixels[:, :, 3])
+    assert not np.array_equal(e.new_pixels, e.old_pixels)
+    _, layers = psd_tools_layers((tmp_path / "out.psb").read_bytes())
+    np.testing.assert_array_equal(psd_tools_pixels(layers[0], depth)[:, :, :3],
+                                  e.new_pixels[:, :, :3])
+
+
+def test_mask_from_named_alpha_channel(tmp_path):
+    sel = np.zeros((12, 16), np.uint8)
+    sel[:, 8:] = 255
+    data = make_psd([L("Photo", noise(12, 16, 3, 8, seed=6))], width=16, height=12,
+                    alpha_channels={"Sky": np.zeros((12, 16), np.uint8), "Selection ✓": sel})
+    with open_document(put(tmp_path, data)) as doc:
+        assert doc.alpha_channel_names() == ["Sky", "Selection ✓"]
+        doc.apply_to_layer(doc.find("Photo"), SHARPEN, mode="replace",
+                           mask=MaskSource.parse("channel:Selection ✓"))
+        e = doc.edits[0]
+        with pytest.raises(ValueError, match="no alpha channel named 'Nope'"):
+            doc.read_alpha_channel("Nope")
+        doc.save(tmp_path / "out.psd")
+    np.testing.assert_array_equal(e.new_pixels[:, :8], e.old_pixels[:, :8])
+    assert not np.array_equal(e.new_pixels[:, 8:], e.old_pixels[:, 8:])
+    assert split((tmp_path / "out.psd").read_bytes()).header == split(data).header
