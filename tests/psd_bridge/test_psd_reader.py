@@ -23,7 +23,7 @@ def _identify() -> str:
     if exe is None:
         pytest.skip("ImageMagick (identify) is not installed")
     out = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False)
-    if "ImageMagick" not in out.stdout.split("\n", 1)[0]:
+    if not out.stdout.startswith("Version: ImageMagick"):
         pytest.skip("'identify' is not ImageMagick")
     return exe
 
