@@ -666,6 +666,8 @@ class PSDDocument:
         if any(e.mode == "new-layer" and e.weight is None for e in self._edits) and any(
                 e.mode == "new-layer" and e.weight is not None for e in self._edits):
             return "mixed masks"
+        if any(e.mode == "new-layer" and e.op.blend_mode != b"norm" for e in self._edits):
+            return "new layer with a blend mode other than normal"
         ref = self._edits[0].target
         layer = ref.layer
         if layer.blend_mode.name != "NORMAL" or layer.has_effects() or layer.has_vector_mask():
@@ -715,7 +717,7 @@ class PSDDocument:
         comp_plan = report["composite"]
         if not update_composite and comp_plan["action"] == "update":
             comp_plan.update(action="kept", reason="update_composite=False (stale)")
-        parts, image_start = self._splice_parts(drop_thumbnail=comp_plan["action"] == "update")
+        parts = self._splice_parts(drop_thumbnail=comp_plan["action"] == "update")
         render = comp_plan["action"] == "update" and comp_plan["method"] != "exact blend"
         if comp_plan["action"] == "update" and not render:
             parts.extend(self._blended_composite(region))
@@ -729,7 +731,7 @@ class PSDDocument:
                 _write_parts(fh, parts, self._fh.fileno())
                 os.fsync(fh.fileno())
             if render:
-                self._render_composite(tmp, image_start, region, comp_plan)
+                self._render_composite(tmp, region, comp_plan)
             rep(0.7, "verifying")
             if verify:
                 self._verify(tmp)
@@ -746,7 +748,7 @@ class PSDDocument:
         report["output"] = out
         return report
 
-    def _splice_parts(self, *, drop_thumbnail: bool) -> tuple[list, int]:
+    def _splice_parts(self, *, drop_thumbnail: bool) -> list:
         """Header..layer section as parts: new bytes, and spans of the original for the rest."""
         L, h, mv = self.layout, self.header, R.Spans()
         lw = h.length_size
@@ -762,7 +764,7 @@ class PSDDocument:
         lm_off, lm_body, lm_end = L.layer_mask
         if not self._edits:
             parts.append(mv[re_:lm_end])
-            return parts, lm_end
+            return parts
         if L.layer_info is None:
             msg = f"{self.path}: no layer records to edit"
             raise UnsupportedDocumentError(msg)
@@ -777,10 +779,8 @@ class PSDDocument:
         body.append(b"\0" * (new_len - blen))
         lm_parts: list = [mv[lm_body:loff], new_len.to_bytes(lsize, "big"), *body, mv[be:lm_end]]
         lm_len = sum(len(p) for p in lm_parts)
-        if L.layer_info_where == "block":
-            pass  # the block's length field was rewritten above; the section length below
         parts += [mv[re_:lm_off], lm_len.to_bytes(lw, "big"), *lm_parts]
-        return parts, lm_end
+        return parts
 
     def _layer_body(self) -> list:
         L, mv = self.layout, R.Spans()
@@ -864,7 +864,7 @@ class PSDDocument:
                 view[...] = np.clip(np.rint(c * full), 0, full).astype(rows.planes.dtype)
         return encode_with_rows(self.buf, self.layout.image_data, h, rows, mv=R.Spans())
 
-    def _render_composite(self, tmp: str, image_start: int, region, plan: dict) -> None:
+    def _render_composite(self, tmp: str, region, plan: dict) -> None:
         """Re-render ``region`` of the written file with psd-tools and patch its composite."""
         try:
             from psd_tools import PSDImage

@@ -375,3 +375,18 @@ def test_mask_from_named_alpha_channel(tmp_path):
     np.testing.assert_array_equal(e.new_pixels[:, :8], e.old_pixels[:, :8])
     assert not np.array_equal(e.new_pixels[:, 8:], e.old_pixels[:, 8:])
     assert split((tmp_path / "out.psd").read_bytes()).header == split(data).header
+
+
+def test_new_layer_blend_mode_forces_render(tmp_path):
+    data = make_psd([L("Photo", noise(10, 10, 3, 8))], width=10, height=10)
+    op = Operation("same", lambda px, *, linear, progress=None: px, "{target} copy",
+                   blend_mode=b"mul ")
+    with open_document(put(tmp_path, data)) as doc:
+        doc.apply_to_layer(doc.find("Photo"), op)
+        assert doc.plan()["composite"]["action"] == "kept"  # black mask: nothing visible
+    m = np.full((10, 10), 255, np.uint8)
+    data = make_psd([L("Photo", noise(10, 10, 3, 8)), L("Sel", noise(10, 10, 3, 8), mask=m,
+                                                          visible=False)], width=10, height=10)
+    with open_document(put(tmp_path, data, "b.psd")) as doc:
+        doc.apply_to_layer(doc.find("Photo"), op, mask=MaskSource.layer("Sel"))
+        assert "blend mode" in doc.plan()["composite"]["why_render"]
