@@ -1,0 +1,82 @@
+"""Checks of one real PSD/PSB, shared by the corpus tests and ``benchmarks/psd_corpus.py``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from checks import assert_isolated, psd_tools_layers, psd_tools_pixels
+
+from psd_bridge.api import MaskSource, Operation, open_document
+
+
+def _invert(pixels, *, linear, progress=None):
+    """A deterministic edit that changes every colour sample (alpha kept)."""
+    out = pixels.copy()
+    n = 1 if pixels.shape[2] in (1, 2) else 3
+    if pixels.dtype.kind == "f":
+        out[:, :, :n] = 1.0 - pixels[:, :, :n]
+    else:
+        out[:, :, :n] = np.iinfo(pixels.dtype).max - pixels[:, :, :n]
+    return out
+
+
+INVERT = Operation("invert", _invert, "{target} edited ✓")
+
+
+def check_file(path: Path) -> dict:
+    """Open, no-op save, replace one pixel layer, add one masked layer; returns what held.
+
+    Raises AssertionError on any violation. Keys: opened, noop_identical, editable, edit_isolated,
+    layer_added, composite (what the edit did to the composite).
+    """
+    res = dict(opened=False, noop_identical=False, editable=False, edit_isolated=False,
+               layer_added=False, composite=None)
+    data = path.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / ("out" + path.suffix)
+        with open_document(path) as doc:
+            res["opened"] = True
+            doc.save(out)
+            targets = [L for L in doc.layers if L.processable]
+        assert out.read_bytes() == data, "no-op save changed bytes"
+        res["noop_identical"] = True
+        if not targets:
+            return res
+        res["editable"] = True
+        target = min(targets, key=lambda L: L.index)  # deterministic: lowest record
+        os.unlink(out)
+        with open_document(path) as doc:
+            ref = [L for L in doc.layers if L.index == target.index][0]
+            doc.apply_to_layer(ref, INVERT, mode="replace")
+            expected = doc.edits[0].new_pixels
+            depth = doc.header.depth
+            report = doc.save(out)
+        res["composite"] = report["composite"]["action"] + (
+            ":" + report["composite"]["method"] if report["composite"]["action"] == "update"
+            else "")
+        new = out.read_bytes()
+        assert_isolated(data, new, replaced=frozenset({target.index}))
+        _, layers = psd_tools_layers(new)
+        got = psd_tools_pixels(layers[target.index], depth)
+        n = expected.shape[2] - (1 if expected.shape[2] in (2, 4) else 0)
+        np.testing.assert_array_equal(got[:, :, :n], expected[:, :, :n])
+        res["edit_isolated"] = True
+        os.unlink(out)
+        with open_document(path) as doc:
+            ref = [L for L in doc.layers if L.index == target.index][0]
+            mask = MaskSource.own() if doc.read_mask(ref) is not None else None
+            doc.apply_to_layer(ref, INVERT, mask=mask)
+            after = doc._insert_after(ref)
+            doc.save(out)
+        new = out.read_bytes()
+        (rec,) = assert_isolated(data, new, inserted={after: 1})
+        assert -2 in rec.channel_ids
+        _, layers = psd_tools_layers(new)
+        added = layers[after + 1]
+        assert added.name == f"{target.name} edited ✓"
+        assert added.has_mask()
+        res["layer_added"] = True
+    return res
