@@ -115,7 +115,8 @@ def main(argv=None) -> None:
     print(f"\naccuracy {correct}/{args.n} = {correct / args.n * 100:.1f}%")
     if angle_errs:
         print(
-            f"motion angle error: mean {np.mean(angle_errs):.2f} deg, max {np.max(angle_errs):.2f} deg"
+            f"motion angle error: mean {np.mean(angle_errs):.2f} deg, "
+            f"max {np.max(angle_errs):.2f} deg"
         )
     if size_errs:
         print(

@@ -39,8 +39,14 @@ def _make_file(path: Path, width: int, height: int) -> None:
 
     def photo(seed: int, h: int, w: int, alpha: bool) -> np.ndarray:
         r = np.random.default_rng(seed)
-        base = np.stack([0.5 + 0.4 * np.sin(xx[:h, :w] / (97 + 13 * c + seed)) *
-                         np.cos(yy[:h, :w] / (71 + seed)) for c in range(3)], axis=2)
+        base = np.stack(
+            [
+                0.5
+                + 0.4 * np.sin(xx[:h, :w] / (97 + 13 * c + seed)) * np.cos(yy[:h, :w] / (71 + seed))
+                for c in range(3)
+            ],
+            axis=2,
+        )
         base += r.normal(0, 0.04, base.shape).astype(np.float32)
         if alpha:
             a = np.ones((h, w, 1), np.float32)
@@ -49,14 +55,18 @@ def _make_file(path: Path, width: int, height: int) -> None:
         return np.clip(base, 0, 1).astype(np.float32)
 
     psd = PSDImage.new("RGB", (width, height), depth=8)
-    specs = [("Background", 0, 0, height, width, False), ("Sky", 0, 0, height // 2, width, True),
-             ("Portrait", height // 4, width // 4, height // 2, width // 2, True),
-             ("Detail", height // 3, width // 2, height // 3, width // 3, True),
-             ("Retouch", 0, 0, height, width, True)]
+    specs = [
+        ("Background", 0, 0, height, width, False),
+        ("Sky", 0, 0, height // 2, width, True),
+        ("Portrait", height // 4, width // 4, height // 2, width // 2, True),
+        ("Detail", height // 3, width // 2, height // 3, width // 3, True),
+        ("Retouch", 0, 0, height, width, True),
+    ]
     for i, (name, top, left, h, w, alpha) in enumerate(specs):
         arr = photo(i, h, w, alpha)
-        psd.create_pixel_layer_from_array((arr * 255).round().astype(np.uint8), name=name,
-                                          top=top, left=left)
+        psd.create_pixel_layer_from_array(
+            (arr * 255).round().astype(np.uint8), name=name, top=top, left=left
+        )
     del rng
     psd.save(path)  # psd-tools renders the composite here (once, when the file is made)
 
@@ -98,8 +108,9 @@ def _child(scenario: str, src: str, out: str) -> dict:
                 doc.apply_to_layer(doc.find("Detail"), op, mode="replace")
             report = doc.save(out)
         c = report["composite"]
-        detail = f"composite {c['action']}" + (f" by {c['method']} of {c['fraction']:.0%}"
-                                                if c["action"] == "update" else "")
+        detail = f"composite {c['action']}" + (
+            f" by {c['method']} of {c['fraction']:.0%}" if c["action"] == "update" else ""
+        )
     secs = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     return dict(scenario=scenario, seconds=round(secs, 2), peak_bytes=peak, detail=detail)
@@ -125,9 +136,20 @@ def main(argv=None) -> int:
         # in a child: Linux keeps a process's peak RSS across fork and exec, so the parent
         # must stay small for the children's ru_maxrss to mean anything
         print(f"making {src} (psd-tools, once) ...", flush=True)
-        subprocess.run([sys.executable, __file__, "--make", str(src), "--width", str(args.width),
-                        "--height", str(args.height)], check=True,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--make",
+                str(src),
+                "--width",
+                str(args.width),
+                "--height",
+                str(args.height),
+            ],
+            check=True,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
     print(f"{src.name}: {src.stat().st_size / 1e6:.0f} MB, {os.cpu_count()} CPUs")
     rows = []
     for sc in args.only or SCENARIOS:
@@ -135,22 +157,32 @@ def main(argv=None) -> int:
         if out.exists():
             out.unlink()
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        p = subprocess.run([sys.executable, __file__, "--child", sc, str(src), str(out)],
-                           capture_output=True, text=True, env=env, check=False)
+        p = subprocess.run(
+            [sys.executable, __file__, "--child", sc, str(src), str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         if p.returncode:
             print(f"{sc}: failed\n{p.stderr[-2000:]}")
             continue
         r = json.loads(p.stdout.strip().splitlines()[-1])
         rows.append(r)
-        print(f"{sc:20s} {r['seconds']:7.2f} s  {r['peak_bytes'] / 2**30:5.2f} GiB peak  "
-              f"{r['detail']}", flush=True)
+        print(
+            f"{sc:20s} {r['seconds']:7.2f} s  {r['peak_bytes'] / 2**30:5.2f} GiB peak  "
+            f"{r['detail']}",
+            flush=True,
+        )
         out.unlink(missing_ok=True)
     peer = next((r for r in rows if r["scenario"] == "psd-tools"), None)
     if peer:
         for r in rows:
             if r is not peer:
-                print(f"{r['scenario']:20s} {peer['seconds'] / r['seconds']:5.1f}x faster, "
-                      f"{peer['peak_bytes'] / r['peak_bytes']:4.1f}x less memory than psd-tools")
+                print(
+                    f"{r['scenario']:20s} {peer['seconds'] / r['seconds']:5.1f}x faster, "
+                    f"{peer['peak_bytes'] / r['peak_bytes']:4.1f}x less memory than psd-tools"
+                )
     return 0
 
 

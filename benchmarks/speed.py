@@ -429,7 +429,7 @@ def _num(v: float | None, width: int, digits: int, suffix: str = "") -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default=",".join(CASES), help="comma list of " + ",".join(CASES))
-    ap.add_argument("--repeat", type=int, default=2, help="runs per side; the best is kept")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per side; the best is kept")
     ap.add_argument("--small", action="store_true", help="quarter-area images (quick check)")
     ap.add_argument("--child", nargs=2, metavar=("JOB", "NPY"), help=argparse.SUPPRESS)
     ap.add_argument("--make", nargs=2, metavar=("GROUP", "DIR"), help=argparse.SUPPRESS)

@@ -93,13 +93,17 @@ def _harmonic_strip(left: np.ndarray, right: np.ndarray, width: int, periodic: b
     return u
 
 
-def smooth_periodic_pad(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def smooth_periodic_pad(
+    image: np.ndarray, shape: tuple[int, int], *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Extend ``image`` (H, W, C) to ``shape`` (Hp, Wp) at the bottom/right, smooth and periodic.
 
     Parameters
     ----------
     image : ndarray, float32, (H, W, C)
     shape : (Hp, Wp), each at least the image's size
+    out : ndarray, float32, (Hp, Wp, C), optional
+        Buffer to fill (saves an allocation when padding channel after channel).
 
     Returns
     -------
@@ -117,7 +121,11 @@ def smooth_periodic_pad(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray
     if hp < h or wp < w:
         msg = f"padded shape {shape} is smaller than the image ({h}, {w})"
         raise ValueError(msg)
-    out = np.empty((hp, wp, c), np.float32)
+    if out is None:
+        out = np.empty((hp, wp, c), np.float32)
+    elif out.shape != (hp, wp, c) or out.dtype != np.float32:
+        msg = f"out must be float32 of shape {(hp, wp, c)}, got {out.dtype} {out.shape}"
+        raise ValueError(msg)
     out[:h, :w] = image
     if wp > w:
         out[:h, w:] = _harmonic_strip(

@@ -110,8 +110,11 @@ def _per_channel(image, k, solve, progress: ProgressCallback | None, stage: str)
     h, w, c = image.shape
     canvas_info = _Canvas(k, padded_shape((h, w), k.shape))
     out = np.empty_like(image)
+    buffer = np.empty((*canvas_info.shape, 1), np.float32)
     for ci in range(c):
-        canvas = smooth_periodic_pad(image[:, :, ci : ci + 1], canvas_info.shape)[:, :, 0]
+        canvas = smooth_periodic_pad(image[:, :, ci : ci + 1], canvas_info.shape, out=buffer)[
+            :, :, 0
+        ]
         res = solve(canvas, canvas_info, rep.sub(ci / c, (ci + 1) / c))
         out[:, :, ci] = res[:h, :w]
     rep(1.0, stage)
@@ -175,17 +178,22 @@ def deconvolve_wiener(
         balance = 120.0 * sig * sig
     bal = np.float32(balance / _aggressiveness(strength))
 
-    filters: dict[int, np.ndarray] = {}
+    cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def solve(canvas, cv: _Canvas, rep):
         rep(0.0, "wiener")
-        if id(cv) not in filters:  # conj(K) / (|K|^2 + balance |D|^2), once per canvas
-            filters.clear()
+        if id(cv) not in cache:  # conj(K) / (|K|^2 + balance |D|^2), once per canvas
+            cache.clear()
             den = cv.grad_energy()
             den *= bal
             den += cv.k_abs2
-            filters[id(cv)] = fft.conj(cv.k) / den
-        return fft.idft(fft.mul(fft.dft(canvas), filters[id(cv)]))
+            filt = fft.conj(cv.k)
+            filt /= den
+            cache[id(cv)] = (filt, den, np.empty_like(den))  # den's memory is reused below
+        filt, spec, res = cache[id(cv)]
+        fft.dft(canvas, out=spec)
+        fft.mul(spec, filt, out=res)
+        return fft.idft(res, out=spec)
 
     out = _per_channel(image, k, solve, progress, "wiener")
     out = _blend_toward_input(image, out, strength)

@@ -314,7 +314,10 @@ def diagnose(
     x0, y0, w, h = _pick_region(gray, side)
     crop = gray[y0 : y0 + h, x0 : x0 + w].astype(np.float64)
     if min(crop.shape) < max(16, 2 * 3):
-        msg = f"the image is too small to analyse ({gray.shape[1]}x{gray.shape[0]} px); it needs 16 px or more"
+        msg = (
+            f"the image is too small to analyse ({gray.shape[1]}x{gray.shape[0]} px); "
+            "it needs at least 16x16 px"
+        )
         raise ValueError(msg)
     size = min(size, (min(crop.shape) // 2 - 1) | 1)
     widths = edge_widths_px(_around(gray, (x0, y0, w, h), 2048))

@@ -41,19 +41,24 @@ def fast_shape(h: int, w: int) -> tuple[int, int]:
     return even_fast(h), even_fast(w)
 
 
-def dft(x: np.ndarray) -> np.ndarray:
-    """Forward real DFT of a float32 (H, W) array, CCS-packed (float32 (H, W))."""
-    return cv2.dft(np.ascontiguousarray(x, np.float32))
+def dft(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Forward real DFT of a float32 (H, W) array, CCS-packed (float32 (H, W)).
+
+    ``out`` (float32, same shape) is filled instead of allocating, as in all helpers here.
+    """
+    return cv2.dft(np.ascontiguousarray(x, np.float32), dst=out)
 
 
-def idft(spec: np.ndarray) -> np.ndarray:
+def idft(spec: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Inverse of :func:`dft` (scaled), real float32 (H, W)."""
-    return cv2.idft(spec, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+    return cv2.idft(spec, dst=out, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
 
 
-def mul(a: np.ndarray, b: np.ndarray, *, conj_b: bool = False) -> np.ndarray:
+def mul(
+    a: np.ndarray, b: np.ndarray, *, conj_b: bool = False, out: np.ndarray | None = None
+) -> np.ndarray:
     """Complex product of two CCS spectra (``a * conj(b)`` with ``conj_b``)."""
-    return cv2.mulSpectrums(a, b, 0, conjB=conj_b)
+    return cv2.mulSpectrums(a, b, 0, c=out, conjB=conj_b)
 
 
 def conj(spec: np.ndarray) -> np.ndarray:
