@@ -128,6 +128,11 @@ def _process_files(
     return 0
 
 
+def _offset_bar(bar: Callable, start: float) -> Callable:
+    """A progress callback covering ``start..1`` of ``bar``."""
+    return lambda f, stage="": bar(start + (1 - start) * f, stage)
+
+
 def _add_io_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="input image(s): PNG, TIFF or JPEG")
     p.add_argument(
@@ -153,6 +158,13 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
     g.add_argument("--defocus", type=float, metavar="R", help="out-of-focus disk radius in px")
     g.add_argument("--gaussian", type=float, metavar="S", help="Gaussian blur sigma in px")
     p.add_argument(
+        "--mode",
+        choices=("auto", "motion", "shake", "focus"),
+        default="auto",
+        help="without a blur model the blur is analysed first; this forces the family it looks "
+        "for (default auto)",
+    )
+    p.add_argument(
         "--method",
         choices=("sparse", "wiener", "rl"),
         default="sparse",
@@ -171,15 +183,32 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
 def _run_deblur(args: argparse.Namespace) -> int:
     from .deblur import deblur
 
-    psf = _psf_from_args(args)
-    if psf is None:
+    given = _psf_from_args(args)
+    if given is not None and args.mode != "auto":
         msg = (
-            "no blur model given: pass --motion LEN,ANGLE, --defocus R, --gaussian S or --psf FILE "
-            "(automatic blur estimation is not available yet)"
+            "--mode chooses what the automatic analysis looks for; it cannot be combined with "
+            "a given blur model (--motion, --defocus, --gaussian, --psf)"
         )
         raise ValueError(msg)
 
     def work(pixels, bar):
+        psf = given
+        if psf is None:  # Auto: find out what the blur is first
+            from .diagnose import diagnose
+
+            d = diagnose(
+                pixels,
+                mode=args.mode,
+                linear_input=args.linear,
+                progress=lambda f, s: bar(0.3 * f, s),
+            )
+            if not args.quiet:
+                bar.close()
+                print(f"diagnosis: {d.kind} (confidence {d.confidence:.2f}): {d.explanation}")
+            if d.kind == "sharp":
+                return pixels.copy()
+            psf = d.psf
+            bar = _offset_bar(bar, 0.3)
         return deblur(
             pixels,
             psf,
@@ -228,6 +257,74 @@ def _run_sharpen(args: argparse.Namespace) -> int:
     return _process_files(args, "sharpen", "-sharpened", work)
 
 
+# ----------------------------------------------------------------------------- analyze
+def _configure_analyze(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="IN", help="image(s) to analyse")
+    p.add_argument(
+        "--json", action="store_true", help="machine-readable output (one object per line)"
+    )
+    p.add_argument(
+        "--psf-out", metavar="K.png|K.npy", help="write the estimated kernel (one input)"
+    )
+    p.add_argument("--mode", choices=("auto", "motion", "shake", "focus"), default="auto")
+    p.add_argument("--max-blur", type=int, default=35, metavar="PX", help="largest blur considered")
+    p.add_argument("--linear", action="store_true", help="the data is already linear light")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from .diagnose import diagnose
+    from .io import read_image
+
+    if args.psf_out and len(args.inputs) > 1:
+        msg = "--psf-out takes one input image"
+        raise ValueError(msg)
+    for src in args.inputs:
+        img = read_image(src)
+        bar = ProgressBar(f"analyse {Path(src).name}", quiet=args.quiet or args.json)
+        try:
+            d = diagnose(
+                img.pixels,
+                mode=args.mode,
+                max_blur_px=args.max_blur,
+                linear_input=args.linear,
+                progress=bar,
+            )
+        finally:
+            bar.close()
+        if args.json:
+            print(json.dumps({"file": str(src), **d.to_json()}))
+        else:
+            params = ", ".join(f"{k} {v:.1f}" for k, v in d.params.items())
+            print(f"{src}: {d.kind} (confidence {d.confidence:.2f}; {params})")
+            print(f"  {d.explanation}")
+            secs = sum(d.timings_s.values())
+            x, y, w, h = d.region
+            print(f"  analysed {w}x{h} px at ({x}, {y}) in {secs:.1f} s")
+        if args.psf_out:
+            _write_psf(args.psf_out, d.psf, overwrite=args.overwrite, protect=args.inputs)
+            if not args.json and not args.quiet:
+                print(f"  wrote the kernel to {args.psf_out}")
+    return 0
+
+
+def _write_psf(path: str, psf: np.ndarray, *, overwrite: bool, protect: Sequence[str]) -> None:
+    """Kernel as .npy (exact) or as a 16-bit gray image scaled so its peak is white."""
+    from .io import write_image
+
+    if path.lower().endswith(".npy"):
+        if os.path.exists(path) and not overwrite:
+            msg = f"{path} exists; pass --overwrite to replace it"
+            raise FileExistsError(msg)
+        np.save(path, psf.astype(np.float32))
+        return
+    scaled = np.rint(psf / max(float(psf.max()), 1e-12) * 65535).astype(np.uint16)
+    write_image(path, scaled, overwrite=overwrite, protect=protect)
+
+
 # ----------------------------------------------------------------------------- demo
 def _configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -254,11 +351,16 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "deblur": (
-        "remove a known blur (motion, defocus, Gaussian or a PSF file)",
+        "remove blur: analysed automatically, or a given motion, defocus, Gaussian or PSF",
         _configure_deblur,
         _run_deblur,
     ),
     "sharpen": ("unsharp mask with Photoshop semantics", _configure_sharpen, _run_sharpen),
+    "analyze": (
+        "find out what blurred a photo (motion, shake, focus)",
+        _configure_analyze,
+        _run_analyze,
+    ),
     "demo": (
         "deblur the embedded sample and write a before/after picture",
         _configure_demo,

@@ -43,8 +43,9 @@ SCHEMA_VERSION = 1
 _TOO_BLURRY_PX = 80.0  # blur extent beyond which recovery is poor
 # Decision rules on the estimated kernel, tuned on the seeded synthetic set of
 # benchmarks/diagnosis.py (estimated kernels are softer than true ones, hence loose fits).
-_SHARP_EDGE_PX = 3.0  # strongest edges narrower than this: the photo is sharp
-_MOTION_ANISOTROPY = 2.05  # edges across the motion this much wider than along it: motion
+_SHARP_BASE_WIDTH_PX = 2.5  # what the edge-width measure gives on perfectly sharp edges
+_SHARP_EDGE_PX = 7.0  # steepest edges (31-px window) spread less than this: the photo is sharp
+_MOTION_ANISOTROPY = 2.45  # edges across the motion this much wider than along it: motion
 _SOME_ANISOTROPY = 1.6  # a streak-shaped kernel must also show some directional blur
 _MOTION_ELONGATION = 2.3  # sqrt(major/minor variance) of a straight streak
 _MOTION_VS_ROUND = 1.7  # a streak fits a line at most this much worse than a disk
@@ -138,13 +139,15 @@ def fit_parametric(psf: np.ndarray) -> dict[str, tuple[float, dict[str, float], 
                 best = (r, {"length_px": float(length), "angle_deg": float(a % 180)}, m)
     # an estimated kernel is a slightly blurred streak: its length is better read from the
     # plateau of its profile along the streak (area / height) than from the best fit
-    length = _streak_length(k, best[1]["angle_deg"])
-    model = motion_psf(length, best[1]["angle_deg"])
-    fits["motion"] = (
-        _residual(k, model),
-        {"length_px": length, "angle_deg": best[1]["angle_deg"]},
-        model,
-    )
+    angle_best = best[1]["angle_deg"]
+    plateau = _streak_length(k, angle_best)
+    refined = None
+    for length in np.linspace(0.9 * plateau, 1.1 * plateau, 9):
+        model = motion_psf(max(1.0, float(length)), angle_best)
+        r = _residual(k, model)
+        if refined is None or r < refined[0]:
+            refined = (r, {"length_px": max(1.0, float(length)), "angle_deg": angle_best}, model)
+    fits["motion"] = refined  # type: ignore[assignment]
 
     best = None
     radius0 = max(0.5, math.sqrt(2 * (major + minor)))
@@ -176,10 +179,10 @@ def _streak_length(k: np.ndarray, angle_deg: float) -> float:
     bins = np.round(t).astype(int)
     bins -= bins.min()
     profile = np.bincount(bins.ravel(), weights=k.ravel())
-    positive = np.sort(profile[profile > 0.02 * profile.max()])
-    if positive.size == 0:
+    body = profile[profile > 0.25 * profile.max()]
+    if body.size == 0:
         return 1.0
-    height = float(positive[positive.size // 2 :].mean())
+    height = float(np.median(body))
     return max(1.0, float(profile.sum() / height))
 
 
@@ -194,23 +197,22 @@ def edge_widths_px(gray_linear: np.ndarray, bins: int = 8) -> np.ndarray:
     """
     g = np.clip(gray_linear, 0, 1).astype(np.float32)
     g = np.where(g <= 0.0031308, g * 12.92, 1.055 * np.power(g, 1 / 2.4) - 0.055).astype(np.float32)
+    g = cv2.GaussianBlur(g, (0, 0), 1.0)  # keeps noise from posing as steep slopes
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8
-    se = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (31, 31))
     local_range = cv2.dilate(g, se) - cv2.erode(g, se)
-    slope = cv2.dilate(np.hypot(gx, gy), se)
-    strong = local_range > np.quantile(local_range, 0.99)
+    slope = np.hypot(gx, gy)
     out = np.full(bins, np.nan)
-    if not strong.any():
-        return out
-    widths = local_range[strong] / np.maximum(slope[strong], 1e-6)
-    which = np.minimum(
-        ((np.arctan2(gy, gx)[strong] % np.pi) / (np.pi / bins)).astype(int), bins - 1
-    )
+    which = np.minimum(((np.arctan2(gy, gx) % np.pi) / (np.pi / bins)).astype(int), bins - 1)
     for b in range(bins):
-        sel = which == b
-        if sel.sum() >= 20:
-            out[b] = float(np.median(widths[sel]))
+        # the steepest edges of each orientation, and how far their step is spread
+        sel = (which == b) & (local_range > 0.05)
+        if sel.sum() < 200:
+            continue
+        s_b = slope[sel]
+        top = s_b >= np.quantile(s_b, 0.98)
+        out[b] = float(np.median(local_range[sel][top] / np.maximum(s_b[top], 1e-6)))
     return out
 
 
@@ -323,7 +325,10 @@ def diagnose(
     widths = edge_widths_px(_around(gray, (x0, y0, w, h), 2048))
     width = float(np.nanmax(widths)) if np.isfinite(widths).any() else 0.0
     finite = widths[np.isfinite(widths)]
-    anisotropy = float((finite.max() - 2.0) / max(finite.min() - 2.0, 0.25)) if finite.size else 1.0
+    base = _SHARP_BASE_WIDTH_PX
+    anisotropy = 1.0
+    if finite.size:
+        anisotropy = float((finite.max() - base) / max(finite.min() - base, 0.25))
     t1 = time.perf_counter()
     if mode == "auto" and width < _SHARP_EDGE_PX:
         rep(1.0, "done")
@@ -341,6 +346,7 @@ def diagnose(
             True,
             (x0, y0, w, h),
             timings,
+            {"edge_width_px": width, "edge_anisotropy": anisotropy},
         )
     psf = estimate_psf(crop, size, progress=rep.sub(0.0, 0.9))
     t2 = time.perf_counter()

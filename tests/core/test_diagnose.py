@@ -1,0 +1,140 @@
+"""Blur diagnosis and blind kernel estimation on small seeded cases."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from conftest import blur_valid, make_scene
+
+from core.cli import main
+from core.color import linear_to_srgb, srgb_to_linear
+from core.diagnose import diagnose, edge_widths_px, fit_parametric
+from core.io import read_image, write_image
+from core.psf import defocus_psf, gaussian_psf, motion_psf
+from core.psf_estimate import estimate_psf
+
+
+def _blurred(psf, seed=3, size=320, noise=0.005):
+    sharp = make_scene(size, size, seed=seed)
+    rng = np.random.default_rng(seed)
+    if psf is None:
+        return np.rint(sharp * 255).astype(np.uint8)
+    b, _ = blur_valid(srgb_to_linear(sharp), psf)
+    b = np.clip(b + noise * rng.standard_normal(b.shape).astype(np.float32), 0, 1)
+    return np.rint(linear_to_srgb(b) * 255).astype(np.uint8)
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    n = max(a.shape[0], b.shape[0]) + 8
+    canvas = np.zeros((n, n), np.float32)
+    o = (n - a.shape[0]) // 2
+    canvas[o : o + a.shape[0], o : o + a.shape[1]] = a
+    return float(cv2.matchTemplate(canvas, b.astype(np.float32), cv2.TM_CCORR_NORMED).max())
+
+
+def test_blind_estimate_recovers_a_motion_kernel():
+    truth = motion_psf(13, 60)
+    gray = srgb_to_linear(_blurred(truth, seed=4).astype(np.float32) / 255) @ np.array(
+        [0.2126, 0.7152, 0.0722], np.float32
+    )
+    k = estimate_psf(gray, 25)
+    assert k.shape == (25, 25)
+    assert abs(float(k.sum()) - 1) < 1e-4
+    assert (k >= 0).all()
+    assert _similarity(k, truth) > 0.8
+
+
+@pytest.mark.parametrize(("length", "angle", "seed"), [(15, 30, 3), (22, 120, 4), (10, 75, 5)])
+def test_motion_is_named_with_its_angle_and_length(length, angle, seed):
+    d = diagnose(_blurred(motion_psf(length, angle), seed=seed))
+    assert d.kind == "motion"
+    diff = abs(d.params["angle_deg"] - angle) % 180
+    assert min(diff, 180 - diff) <= 5
+    assert abs(d.params["length_px"] - length) / length <= 0.15
+    assert "motion" in d.explanation.lower()
+
+
+@pytest.mark.parametrize("psf", [defocus_psf(4), gaussian_psf(2.0)], ids=["disk", "gaussian"])
+def test_out_of_focus_is_named(psf):
+    d = diagnose(_blurred(psf))
+    assert d.kind == "defocus"
+    assert d.psf.shape[0] >= 5
+
+
+def test_sharp_photo_is_left_alone():
+    d = diagnose(_blurred(None))
+    assert d.kind == "sharp"
+    assert d.psf.shape == (1, 1)
+
+
+def test_edge_widths_see_the_motion_direction():
+    widths = edge_widths_px(
+        srgb_to_linear(_blurred(motion_psf(21, 0)).astype(np.float32) / 255)[..., 1]
+    )
+    # horizontal motion widens vertical edges (gradient along x, bin 0) most
+    assert np.nanargmax(widths) in (0, 7)
+    assert np.nanmax(widths) > 2 * np.nanmin(widths)
+
+
+def test_parametric_fits_on_exact_kernels():
+    fits = fit_parametric(motion_psf(19, 171))
+    assert fits["motion"][0] < 0.1
+    assert abs(fits["motion"][1]["angle_deg"] - 171) < 2
+    fits = fit_parametric(defocus_psf(3))
+    assert fits["defocus"][0] < 0.1
+    assert abs(fits["defocus"][1]["radius_px"] - 3) < 0.3
+
+
+def test_forced_modes_and_bad_mode():
+    img = _blurred(defocus_psf(3))
+    assert diagnose(img, mode="motion").kind == "motion"
+    assert diagnose(img, mode="shake").kind == "shake"
+    with pytest.raises(ValueError, match="mode"):
+        diagnose(img, mode="magic")
+
+
+def test_too_small_image_is_refused():
+    with pytest.raises(ValueError, match="too small"):
+        diagnose(np.zeros((8, 8), np.uint8))
+
+
+def test_analyze_cli_json_and_kernel_file(tmp_path, capsys):
+    src = tmp_path / "blurred.png"
+    write_image(src, _blurred(motion_psf(15, 30)))
+    kernel = tmp_path / "k.png"
+    assert main(["analyze", str(src), "--json", "--psf-out", str(kernel)]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["schema"] == 1
+    assert record["type"] == "motion"
+    assert {"confidence", "params", "kernel_size_px", "timings_s", "explanation"} <= set(record)
+    k = read_image(kernel).pixels
+    assert k.dtype == np.uint16
+    assert k.max() == 65535
+    # the kernel written can be fed back to deblur
+    out = tmp_path / "out.png"
+    assert main(["deblur", str(src), "-o", str(out), "--psf", str(kernel), "-q"]) == 0
+
+
+def test_auto_deblur_gains_psnr(tmp_path, capsys):
+    from core.compare import psnr_db
+
+    sharp = make_scene(320, 320, seed=3)
+    psf = motion_psf(15, 30)
+    b, gt = blur_valid(srgb_to_linear(sharp), psf)
+    src = tmp_path / "blurred.png"
+    write_image(src, np.rint(linear_to_srgb(np.clip(b, 0, 1)) * 255).astype(np.uint8))
+    out = tmp_path / "auto.png"
+    assert main(["deblur", str(src), "-o", str(out)]) == 0
+    assert "diagnosis: motion" in capsys.readouterr().out
+    gt8 = np.rint(linear_to_srgb(gt) * 255).astype(np.uint8)
+    assert psnr_db(read_image(out).pixels, gt8) > psnr_db(read_image(src).pixels, gt8) + 2
+
+
+def test_mode_with_a_given_blur_model_is_refused(tmp_path, capsys):
+    src = tmp_path / "b.png"
+    write_image(src, _blurred(None, size=64))
+    assert main(["deblur", str(src), "--motion", "5,0", "--mode", "focus"]) == 2
+    assert "--mode" in capsys.readouterr().err
