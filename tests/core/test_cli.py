@@ -60,12 +60,12 @@ def test_existing_output_is_kept_without_overwrite(tmp_path, blurred_png):
     assert read_image(out).pixels.shape[:2] == (82, 112)
 
 
-def test_missing_blur_model_explains_the_options(blurred_png, capsys):
+def test_without_a_blur_model_the_blur_is_analysed_first(tmp_path, blurred_png, capsys):
     src, _ = blurred_png
-    assert main(["deblur", str(src), "-q"]) == 2
-    err = capsys.readouterr().err
-    assert "--motion" in err
-    assert "--psf" in err
+    out = tmp_path / "auto.png"
+    assert main(["deblur", str(src), "-o", str(out)]) == 0
+    assert "diagnosis:" in capsys.readouterr().out
+    assert read_image(out).pixels.shape == read_image(src).pixels.shape
 
 
 def test_unreadable_input_is_a_clear_error(tmp_path, capsys):
