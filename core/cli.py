@@ -266,6 +266,11 @@ def _configure_analyze(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--psf-out", metavar="K.png|K.npy", help="write the estimated kernel (one input)"
     )
+    p.add_argument(
+        "--map-out",
+        metavar="MAP.png",
+        help="write the focus map (white = in focus, black = blurred; one input)",
+    )
     p.add_argument("--mode", choices=("auto", "motion", "shake", "focus"), default="auto")
     p.add_argument("--max-blur", type=int, default=35, metavar="PX", help="largest blur considered")
     p.add_argument("--linear", action="store_true", help="the data is already linear light")
@@ -277,10 +282,10 @@ def _run_analyze(args: argparse.Namespace) -> int:
     import json
 
     from .diagnose import diagnose
-    from .io import read_image
+    from .io import read_image, write_image
 
-    if args.psf_out and len(args.inputs) > 1:
-        msg = "--psf-out takes one input image"
+    if (args.psf_out or args.map_out) and len(args.inputs) > 1:
+        msg = "--psf-out and --map-out take one input image"
         raise ValueError(msg)
     for src in args.inputs:
         img = read_image(src)
@@ -308,6 +313,18 @@ def _run_analyze(args: argparse.Namespace) -> int:
             _write_psf(args.psf_out, d.psf, overwrite=args.overwrite, protect=args.inputs)
             if not args.json and not args.quiet:
                 print(f"  wrote the kernel to {args.psf_out}")
+        if args.map_out:
+            from .blur_map import blur_map, focus_mask
+
+            mask = focus_mask(blur_map(img.pixels, linear_input=args.linear))
+            write_image(
+                args.map_out,
+                np.rint(mask * 255).astype(np.uint8),
+                overwrite=args.overwrite,
+                protect=args.inputs,
+            )
+            if not args.json and not args.quiet:
+                print(f"  wrote the focus map to {args.map_out}")
     return 0
 
 

@@ -138,3 +138,25 @@ def test_mode_with_a_given_blur_model_is_refused(tmp_path, capsys):
     write_image(src, _blurred(None, size=64))
     assert main(["deblur", str(src), "--motion", "5,0", "--mode", "focus"]) == 2
     assert "--mode" in capsys.readouterr().err
+
+
+def test_focus_map_separates_sharp_and_blurred_halves(tmp_path):
+    from core.blur_map import blur_map, focus_mask
+
+    scene = make_scene(240, 320, seed=2)
+    lin = srgb_to_linear(scene)
+    blurred = cv2.filter2D(lin, -1, defocus_psf(6))
+    mixed = lin.copy()
+    mixed[:, 160:] = blurred[:, 160:]
+    img = np.rint(linear_to_srgb(mixed) * 255).astype(np.uint8)
+    mask = focus_mask(blur_map(img))
+    assert mask.shape == img.shape[:2]
+    assert mask[:, :130].mean() > 0.7
+    assert mask[:, 190:].mean() < 0.3
+    # and through the command line
+    src, out = tmp_path / "half.png", tmp_path / "map.png"
+    write_image(src, img)
+    assert main(["analyze", str(src), "--map-out", str(out), "-q"]) == 0
+    written = read_image(out).pixels
+    assert written.dtype == np.uint8
+    assert written[:, :130].mean() > written[:, 190:].mean() + 100
