@@ -2,7 +2,8 @@
 
 GIMP gives Python plug-ins no preview widget, so the dialog shows two crops at 100 % side by
 side: the drawable as it is and the engine's result on the same crop (computed with the real
-context around it, exactly as the filter will). babl converts float results to 8-bit for the
+context around it, exactly as the filter will; in auto/shake the analysis runs on the preview
+crop, and the status line says what it found). babl converts float results to 8-bit for the
 screen through a GEGL buffer; no pixel maths here.
 """
 
@@ -99,14 +100,17 @@ class _Preview:
                 Gegl.Rectangle.new(x0, y0, x1 - x0, y1 - y0), 1.0, fmt, Gegl.AbyssPolicy.CLAMP
             )
             shape = (y1 - y0, x1 - x0, len(raw) // (4 * (x1 - x0) * (y1 - y0)))
+            info: dict[str, Any] = {}
             out, _ = run_request(request, bytes(raw), shape, self.engine,
-                                 crop=(y - y0, x - x0, h, w))
+                                 crop=(y - y0, x - x0, h, w), info=info)
             buf = Gegl.Buffer.new(fmt, 0, 0, w, h)
             whole = Gegl.Rectangle.new(0, 0, w, h)
             buf.set(whole, fmt, out)
             shown = buf.get(whole, 1.0, _DISPLAY_FMT, Gegl.AbyssPolicy.CLAMP)
             self.after.set_from_pixbuf(_pixbuf(bytes(shown), w, h))
-            self.status.set_text(f"{w}×{h} px crop at ({x}, {y}) of '{self.drawable.get_name()}'")
+            where = f"{w}×{h} px crop at ({x}, {y}) of '{self.drawable.get_name()}'"
+            found = info.get("message")  # auto/shake: what the analysis of this crop found
+            self.status.set_text(f"{where}. {found}" if found else where)
         except Exception as exc:  # shown in the dialog; the filter itself reports it again
             self.after.clear()
             self.status.set_text(f"Preview failed: {exc}")

@@ -98,15 +98,19 @@ def run_request(
     *,
     crop: Crop | None = None,
     progress: Progress | None = None,
+    info: dict[str, Any] | None = None,
 ) -> tuple[bytes, Shape]:
     """Run ``request`` on float32 bytes of ``shape``; return (float32 bytes, shape) of ``crop``.
+
+    ``info`` receives what the engine reports besides pixels (see ``ops.apply``: the blur
+    diagnosis, a message for the user, ``unchanged``).
 
     Raises ValueError/TypeError (bad arguments), PluginCancelled (progress said stop),
     EngineUnavailableError, WorkerError or the engine's own exceptions in-process.
     """
     if config.mode != "worker" and engine_available_in_process(config):
         log.info("engine: in-process in %s", sys.executable)
-        return _run_in_process(request, data, shape, crop, progress)
+        return _run_in_process(request, data, shape, crop, progress, info)
     if config.mode == "in-process":
         msg = (
             "engine.json asks for the in-process engine, but numpy/OpenCV do not import in "
@@ -114,16 +118,16 @@ def run_request(
         )
         raise EngineUnavailableError(msg)
     log.info("engine: worker %s", config.python or sys.executable)
-    return _run_worker(request, data, shape, config, crop, progress)
+    return _run_worker(request, data, shape, config, crop, progress, info)
 
 
-def _run_in_process(request, data, shape, crop, progress):
+def _run_in_process(request, data, shape, crop, progress, info):
     import numpy as np
 
     from . import ops
 
     pixels = np.frombuffer(data, dtype="<f4").reshape(shape)
-    out = ops.apply(request, pixels, crop=crop, progress=progress)
+    out = ops.apply(request, pixels, crop=crop, progress=progress, info=info)
     return out.astype("<f4", copy=False).tobytes(), tuple(out.shape)
 
 
@@ -138,7 +142,7 @@ def _worker_command(config: EngineConfig, request_path: str) -> list[str]:
     return [python, "-m", "gimp_plugin.worker", request_path]
 
 
-def _run_worker(request, data, shape, config, crop, progress):
+def _run_worker(request, data, shape, config, crop, progress, info):
     with tempfile.TemporaryDirectory(prefix="clearshot-") as tmp:
         job = {
             "request": request,
@@ -166,7 +170,7 @@ def _run_worker(request, data, shape, config, crop, progress):
                 # GIMP on Windows runs pythonw.exe: no console window for the worker
                 creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
             )
-            result = _follow(proc, progress)
+            result = _follow(proc, progress, info)
         if result is None:
             tail = Path(err_path).read_text(errors="replace")[-800:].strip()
             msg = f"the engine worker stopped (exit {proc.returncode}) without a result: {tail}"
@@ -179,7 +183,9 @@ def _run_worker(request, data, shape, config, crop, progress):
         raise _exception_from(kind, message)
 
 
-def _follow(proc: subprocess.Popen, progress: Progress | None) -> tuple[str, str] | None:
+def _follow(
+    proc: subprocess.Popen, progress: Progress | None, info: dict[str, Any] | None = None
+) -> tuple[str, str] | None:
     """Read the worker's lines until done/error; kill it if progress says stop."""
     result: tuple[str, str] | None = None
     assert proc.stdout is not None
@@ -193,6 +199,8 @@ def _follow(proc: subprocess.Popen, progress: Progress | None) -> tuple[str, str
                     proc.wait()
                     msg = "cancelled by the user"
                     raise PluginCancelled(msg)
+            elif word == "info" and info is not None:
+                info.update(json.loads(rest))
             elif word == "done":
                 result = ("done", "")
             elif word == "error":

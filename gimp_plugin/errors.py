@@ -16,11 +16,11 @@ __all__ = [
     "message_for",
 ]
 
-ANALYSIS_UNAVAILABLE = "needs blur analysis (not available yet)"
+RECIPES_UNAVAILABLE = "needs the restoration recipes (not available yet)"
 
 
 class AnalysisUnavailableError(RuntimeError):
-    """A mode needs the blur diagnosis, which does not exist yet."""
+    """A mode needs an engine part that does not exist yet (old-photo: restoration recipes)."""
 
 
 class EngineUnavailableError(RuntimeError):

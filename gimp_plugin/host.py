@@ -6,11 +6,14 @@ format the operation needs (linear "RGBA float" for deconvolution, encoded "R'G'
 the unsharp mask, gray variants for gray drawables), with a margin of real context around the
 selection, and written through the shadow buffer + ``merge_shadow`` so GIMP applies the
 (feathered) selection. Every result is computed before the first write, so a failure leaves the
-image as it was; the writes form one undo step, closed in ``finally``.
+image as it was; the writes form one undo step, closed in ``finally``. In the deblur modes auto
+and shake (no psf-file) the engine analyses the pixels first (``core.diagnose``); a photo it
+finds sharp is left untouched, and the user is told so with ``Gimp.message``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -54,9 +57,12 @@ SPECS = {
         params.DEBLUR_PROC,
         "_Deblur…",
         "Deblur",
-        "Remove motion, focus or Gaussian blur by deconvolution",
-        "Deconvolves the selected layers inside the selection in linear light. auto, shake and "
-        "old-photo need the blur analysis, which is not available yet, unless psf-file is set.",
+        "Remove motion, focus, Gaussian or camera-shake blur by deconvolution",
+        "Deconvolves the selected layers inside the selection in linear light. auto analyses "
+        "the blur in the selection (motion, shake, defocus or none) and removes what it finds; "
+        "a sharp selection is left unchanged, with a message. shake estimates a free-form "
+        "kernel. psf-file, when set, replaces the blur model of every mode. old-photo needs "
+        "the restoration recipes, which are not available yet.",
         params.DEBLUR_ARGS,
         params.deblur_request,
         True,
@@ -197,6 +203,7 @@ def apply_to_drawables(
     Gimp.progress_init(f"Clearshot: {spec.title}")
     bar = _Progress(spec.title)
     results = []
+    notes: list[str] = []
     t0 = time.monotonic()
     for i, d in enumerate(targets):
         where = region(d, margin)
@@ -206,10 +213,22 @@ def apply_to_drawables(
         fmt = drawable_format(d, spec.linear)
         data, shape = read_pixels(d, context, fmt)
         part = bar.part(i / len(targets), (i + 1) / len(targets))
-        out, _ = run_request(request, data, shape, engine, crop=crop, progress=part)
-        results.append((d, target, fmt, out))
+        info: dict[str, Any] = {}
+        out, _ = run_request(request, data, shape, engine, crop=crop, progress=part, info=info)
         log.info("%s on %s: %s context %s in %.2fs", spec.name, d.get_name(), target, context,
                  time.monotonic() - t0)
+        if info.get("message"):
+            log.info("analysis of %s: %s", d.get_name(), json.dumps(info.get("diagnosis")))
+        if info.get("unchanged"):  # nothing to do (a sharp photo): tell, do not write
+            notes.append(f"'{d.get_name()}': {info['message']}")
+            continue
+        results.append((d, target, fmt, out))
+    if notes:
+        log.info("left unchanged: %s", "; ".join(notes))
+        Gimp.message("Clearshot Deblur: " + "\n".join(notes))
+    if not results:
+        Gimp.progress_end()
+        return 0
     image.undo_group_start()
     try:
         for d, target, fmt, out in results:

@@ -1,8 +1,8 @@
 """Run one plug-in request on a float32 array by calling :mod:`core` (needs numpy/OpenCV).
 
 Used in the plug-in process when numpy and OpenCV import there, and by :mod:`worker` otherwise.
-No pixel maths here: build the PSF, call the engine, cut the selection's rectangle out of the
-context the host read around it.
+No pixel maths here: build the PSF (or ask ``core.diagnose`` for it), call the engine, cut the
+selection's rectangle out of the context the host read around it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import numpy as np
 
 from core.progress import ProgressCallback
 
-__all__ = ["apply", "build_psf"]
+__all__ = ["apply", "build_psf", "analyse", "ANALYSIS_SHARE", "MIN_ANALYSIS_SIDE_PX"]
+
+ANALYSIS_SHARE = 0.3  # of the progress bar, for the blur analysis
+MIN_ANALYSIS_SIDE_PX = 64  # a smaller selection is analysed together with its context
 
 
 def build_psf(spec: Mapping[str, Any]) -> np.ndarray:
@@ -32,8 +35,29 @@ def build_psf(spec: Mapping[str, Any]) -> np.ndarray:
         from core.io import read_psf
 
         return read_psf(spec["path"])
-    msg = f"unknown PSF kind {kind!r}; expected motion, defocus, gaussian or file"
+    msg = f"unknown PSF kind {kind!r}; expected motion, defocus, gaussian, file or analyse"
     raise ValueError(msg)
+
+
+def analyse(
+    spec: Mapping[str, Any],
+    pixels: np.ndarray,
+    *,
+    linear_input: bool,
+    crop: tuple[int, int, int, int] | None = None,
+    progress: ProgressCallback | None = None,
+):
+    """``core.diagnose`` on the region being processed: the selection's rectangle ``crop``
+    (y, x, h, w), or all of ``pixels`` (the context around it too) when that rectangle is
+    smaller than ``MIN_ANALYSIS_SIDE_PX`` on a side. Returns the ``Diagnosis``."""
+    from core.diagnose import diagnose
+
+    region = pixels
+    if crop is not None:
+        y, x, h, w = crop
+        if min(h, w) >= MIN_ANALYSIS_SIDE_PX:
+            region = pixels[y : y + h, x : x + w]
+    return diagnose(region, mode=spec["mode"], linear_input=linear_input, progress=progress)
 
 
 def apply(
@@ -42,13 +66,18 @@ def apply(
     *,
     crop: tuple[int, int, int, int] | None = None,
     progress: ProgressCallback | None = None,
+    info: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Run ``request`` on float32 (H, W, C) pixels; return float32 (h, w, C) of ``crop``.
 
     ``crop`` is (y, x, h, w) inside ``pixels`` (the selection inside the context read around
-    it); None returns the whole result.
+    it); None returns the whole result. A PSF of kind "analyse" is found by ``core.diagnose``
+    first (the first ``ANALYSIS_SHARE`` of the progress); ``info``, when given, then receives
+    ``diagnosis`` (its JSON), ``message`` (for the user) and ``unchanged`` (True when the
+    photo is sharp: the pixels come back as they were).
     """
     from core import deblur, unsharp_mask
+    from core.progress import Reporter
 
     op = request["op"]
     clip = request["clip"]
@@ -56,16 +85,45 @@ def apply(
         colour = pixels[..., :-1] if pixels.shape[-1] in (2, 4) else pixels
         clip = not bool((colour > 1.0).any())
     if op == "deblur":
-        out = deblur(
-            pixels,
-            build_psf(request["psf"]),
-            method=request["method"],
-            strength=request["strength"],
-            linear_input=request["linear_input"],
-            channels=request["channels"],
-            clip=clip,
-            progress=progress,
-        )
+        spec = request["psf"]
+        if spec["kind"] == "analyse":
+            bar = Reporter(progress)
+            d = analyse(spec, pixels, linear_input=request["linear_input"], crop=crop,
+                        progress=bar.sub(0.0, ANALYSIS_SHARE))
+            sharp = d.kind == "sharp"
+            if info is not None:
+                info["diagnosis"] = d.to_json()
+                info["unchanged"] = sharp
+                info["message"] = (
+                    f"{d.explanation} Nothing to deblur: the pixels were left unchanged."
+                    if sharp
+                    else f"{d.explanation} (confidence {d.confidence:.2f}); deblurred with it."
+                )
+            if sharp:
+                bar(1.0, "done: no blur found")
+                out = pixels.copy()
+            else:
+                out = deblur(
+                    pixels,
+                    d.psf,
+                    method=request["method"],
+                    strength=request["strength"],
+                    linear_input=request["linear_input"],
+                    channels=request["channels"],
+                    clip=clip,
+                    progress=bar.sub(ANALYSIS_SHARE, 1.0),
+                )
+        else:
+            out = deblur(
+                pixels,
+                build_psf(spec),
+                method=request["method"],
+                strength=request["strength"],
+                linear_input=request["linear_input"],
+                channels=request["channels"],
+                clip=clip,
+                progress=progress,
+            )
     elif op == "unsharp":
         out = unsharp_mask(
             pixels,

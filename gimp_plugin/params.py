@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ANALYSIS_UNAVAILABLE, AnalysisUnavailableError
+from .errors import RECIPES_UNAVAILABLE, AnalysisUnavailableError
 
 __all__ = [
     "Arg",
@@ -32,7 +32,8 @@ DEBLUR_PROC = "python-fu-clearshot-deblur"
 UNSHARP_PROC = "python-fu-clearshot-unsharp-mask"
 
 PARAMETRIC_MODES = ("motion", "focus", "gaussian")
-ANALYSIS_MODES = ("auto", "shake", "old-photo")
+ANALYSIS_MODES = ("auto", "shake")  # the engine finds the kernel (core.diagnose)
+RECIPE_MODES = ("old-photo",)  # needs the restoration recipes (a later issue)
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,9 @@ DEBLUR_ARGS: tuple[Arg, ...] = (
             ("motion", "Motion (straight streak)"),
             ("focus", "Focus (out-of-focus disk)"),
             ("gaussian", "Gaussian (soft lens)"),
-            ("auto", "Auto (needs blur analysis)"),
-            ("shake", "Shake (needs blur analysis)"),
-            ("old-photo", "Old photo (needs blur analysis)"),
+            ("auto", "Auto (analyse the blur)"),
+            ("shake", "Shake (estimate the kernel)"),
+            ("old-photo", "Old photo (not available yet)"),
         ),
     ),
     Arg("strength", "double", "S_trength (0-100)", "0 = unchanged, 50 = tuned, 100 = strongest",
@@ -140,12 +141,15 @@ def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> di
     images are clipped to [0, 1]; float images get ``clip="auto"``: clipped unless the pixels
     read hold values above 1 (HDR content, which is kept).
 
+    Without a PSF file, ``auto`` and ``shake`` ask the engine to analyse the pixels first
+    (PSF kind "analyse": ``core.diagnose`` with mode "auto" or "shake").
+
     Raises
     ------
     ValueError
         A value out of range or an unknown choice (CALLING_ERROR).
     AnalysisUnavailableError
-        auto/shake/old-photo without a PSF file: blur analysis is not available yet.
+        old-photo without a PSF file: the restoration recipes are not available yet.
     """
     mode = _choice(values, _DEBLUR["mode"])
     psf_file = str(values.get("psf-file") or "").strip()
@@ -162,10 +166,12 @@ def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> di
         psf = {"kind": "defocus", "radius_px": _number(values, _DEBLUR["radius-px"])}
     elif mode == "gaussian":
         psf = {"kind": "gaussian", "sigma_px": _number(values, _DEBLUR["sigma-px"])}
+    elif mode in ANALYSIS_MODES:
+        psf = {"kind": "analyse", "mode": mode}
     else:
         msg = (
-            f"mode '{mode}' {ANALYSIS_UNAVAILABLE}; choose motion, focus or gaussian with "
-            "explicit values, or give a psf-file"
+            f"{mode} {RECIPES_UNAVAILABLE}; choose auto, shake, motion, focus or gaussian, "
+            "or give a psf-file"
         )
         raise AnalysisUnavailableError(msg)
     return {
@@ -207,7 +213,7 @@ def context_margin_px(request: Mapping[str, Any]) -> int:
         "motion": lambda: psf["length_px"],
         "defocus": lambda: 2 * psf["radius_px"],
         "gaussian": lambda: 7 * psf["sigma_px"],
-    }.get(psf["kind"], lambda: 64.0)()
+    }.get(psf["kind"], lambda: 64.0)()  # file, analyse: up to core.diagnose's 35 px and more
     return int(32 + 3 * math.ceil(extent))
 
 

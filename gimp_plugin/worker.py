@@ -2,7 +2,8 @@
 
 Runs in the runtime ``install/`` prepared, when GIMP's own Python lacks numpy/OpenCV. The request
 file names the input and output ``.npy`` files (float32, so no 8-bit round trip). Protocol on
-stdout, one line each: ``progress FRACTION STAGE``, then ``done`` or ``error KIND MESSAGE``.
+stdout, one line each: ``progress FRACTION STAGE``, ``info JSON`` (what the blur analysis found,
+when it ran), then ``done`` or ``error KIND MESSAGE``.
 The parent kills the worker to cancel; a broken pipe (the parent died) ends it too.
 """
 
@@ -52,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
             return True
 
         crop = tuple(job["crop"]) if job.get("crop") else None
-        out = ops.apply(job["request"], pixels, crop=crop, progress=progress)
+        info: dict = {}
+        out = ops.apply(job["request"], pixels, crop=crop, progress=progress, info=info)
         np.save(job["output"], out.astype("<f4"), allow_pickle=False)
+        if info:
+            _say(f"info {json.dumps(info)}")
         _say("done")
         return 0
     except BrokenPipeError:

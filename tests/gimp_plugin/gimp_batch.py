@@ -117,6 +117,7 @@ def simple(name):
     info = call(spec["proc"], image, [layer], **spec["args"])
     dump(layer, fmt, dtype, name + "-after")
     info["precision"] = image.get_precision().value_name
+    info["log"] = _log_tail(4)
     image.delete()
     return info
 

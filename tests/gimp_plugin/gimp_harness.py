@@ -174,6 +174,14 @@ def job() -> dict:
                 "select": ["rect", 30, 24, 96, 70, 0], "dump": ["R'G'B' u8", "uint8"],
                 "args": {"mode": "auto", "psf-file": f"{WORK}/in/motion-psf.npy",
                          "strength": 50.0}},
+            "rgb8_auto_motion": {
+                "kind": "simple", "file": "motion8.png", "proc": "python-fu-clearshot-deblur",
+                "select": ["rect", 30, 24, 96, 70, 0], "dump": ["R'G'B' u8", "uint8"],
+                "args": {"mode": "auto", "strength": 50.0}},
+            "rgb8_auto_sharp": {
+                "kind": "simple", "file": "sharp8.png", "proc": "python-fu-clearshot-deblur",
+                "select": ["rect", 30, 24, 96, 70, 0], "dump": ["R'G'B' u8", "uint8"],
+                "args": {"mode": "auto", "strength": 50.0}},
             "unsharp_rgb8": {
                 "kind": "simple", "file": "sharp8.png", "proc": "python-fu-clearshot-unsharp-mask",
                 "select": ["rect", 20, 20, 90, 60, 0], "dump": ["R'G'B' u8", "uint8"],
@@ -189,8 +197,8 @@ def job() -> dict:
                    "site": f"{GIMP_DIR}/plug-ins/clearshot/runtime/site",
                    "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
         "errors": {
-            "auto_without_analysis": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",
-                                      "args": {"mode": "auto"}},
+            "old_photo": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",
+                          "args": {"mode": "old-photo"}},
             "missing_psf_file": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",
                                  "args": {"mode": "motion", "psf-file": "/nonexistent/k.npy"}},
             "layer_group": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",

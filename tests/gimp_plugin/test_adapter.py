@@ -56,12 +56,26 @@ def test_focus_and_gaussian_requests():
     assert r["clip"] == "auto"
 
 
-@pytest.mark.parametrize("mode", ["auto", "shake", "old-photo"])
-def test_analysis_modes_fail_honestly(mode):
+@pytest.mark.parametrize("mode", ["auto", "shake"])
+def test_analysis_modes_ask_the_engine_to_analyse(mode):
+    r = params.deblur_request({"mode": mode, "strength": 60.0})
+    assert r["psf"] == {"kind": "analyse", "mode": mode}
+    assert r["linear_input"] is True
+    assert params.context_margin_px(r) >= 32 + 3 * 35  # room for core.diagnose's largest kernel
+
+
+def test_old_photo_fails_honestly():
     with pytest.raises(errors.AnalysisUnavailableError,
-                       match=r"needs blur analysis \(not available yet\)") as info:
-        params.deblur_request({"mode": mode})
+                       match=r"old-photo needs the restoration recipes \(not available yet\)"
+                       ) as info:
+        params.deblur_request({"mode": "old-photo"})
     assert errors.status_for(info.value) == "EXECUTION_ERROR"
+
+
+def test_mode_labels_say_what_the_modes_do():
+    labels = dict(params.DEBLUR_ARGS[0].choices)
+    assert labels["auto"] == "Auto (analyse the blur)"
+    assert labels["shake"] == "Shake (estimate the kernel)"
 
 
 def test_psf_file_replaces_the_model_in_every_mode():
@@ -192,6 +206,109 @@ def test_float_images_keep_hdr_values_only_when_present():
     hdr = ops.apply(request, img)
     assert hdr.max() > 1.0  # HDR kept: the engine does not clip
     assert hdr.min() < 0.0
+
+
+# --- blur analysis (auto, shake) -------------------------------------------------------------
+
+
+def _scene_linear(psf=None, seed=3):
+    """A linear-light RGB scene (what the host reads), motion-blurred when ``psf`` is given."""
+    from conftest import make_scene
+
+    from core.color import srgb_to_linear
+
+    sharp = srgb_to_linear(make_scene(160, 200, seed=seed))
+    if psf is None:
+        return sharp, sharp
+    import cv2
+
+    k = psf[::-1, ::-1].astype(np.float32).copy()
+    blurred = cv2.filter2D(sharp, -1, k, borderType=cv2.BORDER_REFLECT).reshape(sharp.shape)
+    return np.clip(blurred, 0, 1).astype(np.float32), sharp
+
+
+def _psnr(a, b):
+    return 10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-12))
+
+
+def test_auto_mode_analyses_then_deblurs_the_selection():
+    from gimp_plugin import ops
+
+    blurred, sharp = _scene_linear(motion_psf(9.0, 30.0))
+    request = params.deblur_request({"mode": "auto", "strength": 50.0})
+    crop = (20, 24, 120, 150)
+    seen, info = [], {}
+    out = ops.apply(request, blurred, crop=crop,
+                    progress=lambda f, s: seen.append((f, s)) or True, info=info)
+    y, x, h, w = crop
+    assert out.shape == (h, w, 3)
+    assert out.dtype == np.float32
+    before = _psnr(blurred[y : y + h, x : x + w], sharp[y : y + h, x : x + w])
+    after = _psnr(out, sharp[y : y + h, x : x + w])
+    assert after >= before + 2.0, (before, after)
+    assert info["unchanged"] is False
+    assert info["diagnosis"]["type"] == "motion"
+    assert "motion" in info["message"].lower()
+    # the analysis reports progress in the first part of the bar, the deconvolution after it
+    analysis = [f for f, _ in seen if f <= ops.ANALYSIS_SHARE]
+    assert len(analysis) >= 2
+    assert seen[-1][0] == pytest.approx(1.0)
+    assert all(b >= a - 1e-9 for (a, _), (b, _) in zip(seen, seen[1:], strict=False))
+
+
+def test_auto_mode_leaves_a_sharp_photo_unchanged_and_says_so():
+    from gimp_plugin import ops
+
+    sharp, _ = _scene_linear()
+    request = params.deblur_request({"mode": "auto"})
+    info = {}
+    out = ops.apply(request, sharp, crop=(10, 10, 100, 120), info=info)
+    assert np.array_equal(out, sharp[10:110, 10:130])
+    assert info["unchanged"] is True
+    assert info["diagnosis"]["type"] == "sharp"
+    assert "unchanged" in info["message"]
+
+
+def test_shake_mode_uses_the_free_form_kernel():
+    from gimp_plugin import ops
+
+    blurred, sharp = _scene_linear(motion_psf(9.0, 30.0))
+    info = {}
+    out = ops.apply(params.deblur_request({"mode": "shake"}), blurred, info=info)
+    assert info["diagnosis"]["type"] == "shake"
+    assert _psnr(out, sharp) > _psnr(blurred, sharp) + 1.0
+
+
+def test_a_small_selection_is_analysed_with_its_context(monkeypatch):
+    from gimp_plugin import ops
+
+    sizes = []
+    import core.diagnose
+
+    real = core.diagnose.diagnose
+    monkeypatch.setattr(core.diagnose, "diagnose",
+                        lambda img, **kw: sizes.append(img.shape[:2]) or real(img, **kw))
+    img, _ = _scene_linear(motion_psf(9.0, 30.0))
+    spec = {"kind": "analyse", "mode": "auto"}
+    ops.analyse(spec, img, linear_input=True, crop=(10, 10, 100, 120))
+    ops.analyse(spec, img, linear_input=True, crop=(10, 10, 30, 120))
+    assert sizes == [(100, 120), img.shape[:2]]
+
+
+def test_worker_sends_the_analysis_back():
+    blurred, _ = _scene_linear(motion_psf(9.0, 30.0))
+    sharp, _ = _scene_linear()
+    cfg = engine.EngineConfig(mode="worker", plugin_dir=str(REPO))
+    request = params.deblur_request({"mode": "auto", "method": "wiener"})
+    info = {}
+    out, shape = engine.run_request(request, blurred.tobytes(), blurred.shape, cfg, info=info)
+    assert shape == blurred.shape
+    assert info["diagnosis"]["type"] == "motion"
+    assert info["unchanged"] is False
+    info = {}
+    out, shape = engine.run_request(request, sharp.tobytes(), sharp.shape, cfg, info=info)
+    assert info["unchanged"] is True
+    assert out == sharp.tobytes()
 
 
 def test_worker_reports_bad_arguments_as_value_errors():

@@ -125,6 +125,21 @@ def test_psf_file_replaces_the_analysis(gimp):
     _check_deblur(gimp, "psf_file_auto", 255.0, gimp["refs"]["sharp"])
 
 
+def test_auto_analyses_and_deblurs_the_selection(gimp):
+    """auto without a psf-file: the engine diagnoses the motion blur, then removes it."""
+    _check_deblur(gimp, "rgb8_auto_motion", 255.0, gimp["refs"]["sharp"])
+    assert any("analysis of" in line and '"type": "motion"' in line
+               for line in gimp["scenarios"]["rgb8_auto_motion"]["log"])
+
+
+def test_auto_leaves_a_sharp_photo_unchanged(gimp):
+    info = _scenario(gimp, "rgb8_auto_sharp")
+    assert info["status"] == "success", info["message"]
+    before, after = _load(gimp, "rgb8_auto_sharp-before"), _load(gimp, "rgb8_auto_sharp-after")
+    assert np.array_equal(before, after)
+    assert any('"type": "sharp"' in line for line in info["log"]), info["log"]
+
+
 def test_rgba_layer_at_an_offset(gimp):
     info = _scenario(gimp, "rgba_offset")
     assert info["status"] == "success", info["message"]
@@ -197,7 +212,8 @@ def test_worker_runtime_gives_the_same_pixels(gimp, mode):
 @pytest.mark.parametrize(
     ("case", "status", "words"),
     [
-        ("auto_without_analysis", "execution-error", "needs blur analysis (not available yet)"),
+        ("old_photo", "execution-error",
+         "old-photo needs the restoration recipes (not available yet)"),
         ("missing_psf_file", "execution-error", "/nonexistent/k.npy"),
         ("layer_group", "calling-error", "layer group"),
     ],
