@@ -51,7 +51,7 @@ _MOTION_ELONGATION = 2.3  # sqrt(major/minor variance) of a straight streak
 _MOTION_VS_ROUND = 1.7  # a streak fits a line at most this much worse than a disk
 _ROUND_ELONGATION = 1.8  # defocus and Gaussian kernels are round
 _ROUND_FIT = 0.765  # relative residual to the best disk or Gaussian
-_USE_MODEL_FIT = 0.35  # deblur with the clean model kernel only when it fits this closely
+_USE_MODEL_FIT = 0.6  # deblur with the clean model kernel when it fits this closely
 
 
 @dataclass(frozen=True)
@@ -387,9 +387,9 @@ def diagnose(
     else:
         residual, params, kernel = candidates[kind]
         if residual > _USE_MODEL_FIT:
-            # the name and parameters describe the blur; the estimated kernel restores it better
-            # than a model it only roughly follows (a slightly curved streak, a soft disk)
-            kernel = psf
+            # the name and parameters describe the blur; the estimated kernel's main body
+            # restores it better than a model it only roughly follows (a curved streak)
+            kernel = body
         params = {**params, "edge_width_px": width}
         if mode != "auto":
             conf = 1.0
