@@ -22,6 +22,7 @@ import numpy as np
 
 from . import fft
 from .borders import smooth_periodic_pad
+from .noise import estimate_noise_sigma
 from .progress import ProgressCallback, Reporter
 
 __all__ = ["estimate_psf", "BlindParams"]
@@ -38,6 +39,8 @@ class BlindParams:
     component_min_mass: float = 0.1  # disconnected kernel pieces lighter than this are dropped
     speck_threshold: float = 3e-4  # kernel values below this are zeroed at every iteration
     iteration_threshold: float = 0.05  # fraction of the max zeroed at every iteration (noise)
+    finest_iteration_threshold: float = 0.02  # at the finest scale of a clean image: keeps
+    clean_noise_sigma: float = 0.003  # ... faint tails; noisier images keep iteration_threshold
     reference_pixels: float = 65536.0  # kernel_weight is scaled by pixels / this
     threshold_per_scale: bool = True  # re-select salient edges at every scale
 
@@ -147,11 +150,12 @@ def _estimate_kernel(bx, by, lx, ly, size: int, weight: float, k0: np.ndarray) -
     return k
 
 
-def _prune(k: np.ndarray, params: BlindParams) -> np.ndarray:
+def _prune(k: np.ndarray, params: BlindParams, *, finest: bool = False) -> np.ndarray:
     """Drop disconnected pieces lighter than ``component_min_mass``, negatives and specks."""
     k = np.clip(k, 0, None)
-    if params.iteration_threshold > 0 and k.max() > 0:
-        k[k < params.iteration_threshold * k.max()] = 0
+    frac = params.finest_iteration_threshold if finest else params.iteration_threshold
+    if frac > 0 and k.max() > 0:
+        k[k < frac * k.max()] = 0
     if k.sum() > 0:
         n, labels = cv2.connectedComponents((k > 0).astype(np.uint8), connectivity=8)
         for i in range(1, n):
@@ -238,6 +242,7 @@ def estimate_psf(
     n_scales = max(int(math.floor(math.log(5 / size) / math.log(ratio))), 0) + 1
     sizes = [int(math.ceil(size * ratio**s)) | 1 for s in range(n_scales)]
     lam = p.lambda_grad
+    clean = estimate_noise_sigma(y.astype(np.float32)) < p.clean_noise_sigma
     k = None
     threshold0 = None
     for s in range(n_scales - 1, -1, -1):
@@ -266,7 +271,7 @@ def estimate_psf(
             lx, ly, threshold = _salient_gradients(latent, ks, threshold)
             threshold /= 1.1
             weight = p.kernel_weight * max(1.0, bx.size / p.reference_pixels)
-            k = _prune(_estimate_kernel(bx, by, lx, ly, ks, weight, k), p)
+            k = _prune(_estimate_kernel(bx, by, lx, ly, ks, weight, k), p, finest=s == 0 and clean)
             lam = max(lam / 1.1, 1e-4)
         k = _centre(k)
     k = np.where(k < p.kernel_threshold * k.max(), 0.0, k)
