@@ -73,6 +73,7 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=40, help="cases (spread over the families)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--big", action="store_true", help="also time a 12 MP photo")
+    ap.add_argument("--region-px", type=int, default=512, help="side of the analysed region")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     files = photos()
@@ -84,7 +85,7 @@ def main(argv=None) -> None:
         path = files[int(rng.integers(len(files)))]
         img, truth = make_case(path, family, rng)
         t0 = time.perf_counter()
-        d = diagnose(img)
+        d = diagnose(img, region_px=args.region_px)
         secs.append(time.perf_counter() - t0)
         expected = "defocus" if family == "gaussian" else family
         ok = d.kind == expected

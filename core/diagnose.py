@@ -280,7 +280,7 @@ def diagnose(
     image: np.ndarray,
     *,
     max_blur_px: int = 35,
-    region_px: int = 384,
+    region_px: int = 512,
     linear_input: bool = False,
     mode: str = "auto",
     progress: ProgressCallback | None = None,
@@ -292,7 +292,7 @@ def diagnose(
     image : ndarray, any supported dtype, (H, W) or (H, W, C)
     max_blur_px : int, default 35
         Largest blur extent considered (the kernel side).
-    region_px : int, default 384
+    region_px : int, default 512
         Side of the analysed square (picked where the image has the most edge detail).
     linear_input : bool
         The data is already linear light.
