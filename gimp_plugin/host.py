@@ -322,6 +322,16 @@ def _pictures_image(pictures: dict[str, tuple[bytes, Any]]) -> Gimp.Image:
     return new
 
 
+def _show(image: Gimp.Image) -> None:
+    """Open a window on ``image``; without a user interface (gimp-console) GIMP has no
+    display to give, and the image is only returned."""
+    try:
+        Gimp.Display.new(image)
+        Gimp.displays_flush()
+    except (TypeError, GLib.Error) as exc:  # "constructor returned NULL"
+        log.info("no display for the new image (%s); it is returned to the caller", exc)
+
+
 def _values(config: Gimp.ProcedureConfig, spec: Spec) -> dict[str, Any]:
     return {a.name: config.get_property(a.name) for a in spec.args}
 
@@ -369,8 +379,7 @@ class ClearshotPlugIn(Gimp.PlugIn):
             if spec.analyze:  # nothing to set: no dialog
                 new, text = analyze_drawable(image, drawables, engine)
                 if run_mode == Gimp.RunMode.INTERACTIVE:
-                    Gimp.Display.new(new)
-                    Gimp.displays_flush()
+                    _show(new)
                 return Gimp.ValueArray.new_from_values([
                     GObject.Value(Gimp.PDBStatusType, Gimp.PDBStatusType.SUCCESS),
                     GObject.Value(Gimp.Image, new),

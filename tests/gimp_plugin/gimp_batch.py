@@ -171,6 +171,12 @@ def analyze():
             info["layers"].append([lay.get_name(), lay.get_width(), lay.get_height()])
             dump(lay, "Y' u8", np.uint8, "analyze-" + lay.get_name().replace(" ", "_"))
         new.delete()
+    # interactive: a display for the new image (gimp-console has none to give: still success)
+    info2, res2 = call_values("python-fu-clearshot-analyze", image, [layer],
+                              run_mode=Gimp.RunMode.INTERACTIVE)
+    info["interactive"] = info2
+    if info2["status"] == "success":
+        res2.index(1).delete()
     info["log"] = _log_tail(2)
     image.delete()
     return info
@@ -247,6 +253,11 @@ def worker():
             layer = image.get_layers()[0]
             x, y, w, h = spec["select"]
             image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+            a, res = call_values("python-fu-clearshot-analyze", image, [layer])  # blurred still
+            if a["status"] == "success":
+                a["type"] = json.loads(res.index(2))["type"]
+                res.index(1).delete()
+            results[f"analyze-{mode}"] = a
             results[mode] = call("python-fu-clearshot-deblur", image, [layer], **spec["args"])
             dump(layer, "R'G'B' u8", np.uint8, f"worker-{mode}")
             image.delete()

@@ -205,6 +205,8 @@ def job() -> dict:
                                  "args": {"mode": "motion", "psf-file": "/nonexistent/k.npy"}},
             "layer_group": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",
                             "group": True, "args": m},
+            "analyze_layer_group": {"file": "motion8.png", "proc": "python-fu-clearshot-analyze",
+                                    "group": True, "args": {}},
         },
         "dialogs": {
             "python-fu-clearshot-deblur": {"file": "motion8.png", "select": [20, 16, 120, 90],

@@ -603,3 +603,16 @@ def test_host_analyze_refuses_bad_targets(monkeypatch, drawables, words):
     with pytest.raises(ValueError, match=words) as info:
         host.analyze_drawable(object(), targets, engine.EngineConfig(plugin_dir=str(REPO)))
     assert errors.status_for(info.value) == "CALLING_ERROR"
+
+
+def test_host_analyze_engine_failure_is_an_execution_error(monkeypatch, tmp_path):
+    calls = []
+    host = _fake_gi(monkeypatch, calls)
+    blurred, _ = _scene_linear(motion_psf(9.0, 30.0))
+    layer = _FakeDrawable(blurred.copy())
+    cfg = engine.EngineConfig(mode="worker", python=str(tmp_path / "nope"), plugin_dir=str(REPO))
+    with pytest.raises(errors.EngineUnavailableError, match="install-gimp") as info:
+        host.analyze_drawable(object(), [layer], cfg)
+    assert errors.status_for(info.value) == "EXECUTION_ERROR"
+    assert np.array_equal(layer.pixels, blurred)
+    assert not [c for c in calls if c[0] == "image"]  # no new image left behind

@@ -160,6 +160,8 @@ def test_analyze_opens_psf_and_focus_map_and_leaves_the_input_alone(gimp):
     assert len(info["input_layers"]) == 1  # no layer added to the input image
     assert (diagnosis["region"]["x"], diagnosis["region"]["y"]) == (30, 24)  # the selection
     assert np.array_equal(_load(gimp, "analyze-before"), _load(gimp, "analyze-after"))
+    # interactive run mode (a display for the new image; gimp-console has none): still success
+    assert info["interactive"]["status"] == "success", info["interactive"]["message"]
 
 
 def test_rgba_layer_at_an_offset(gimp):
@@ -226,6 +228,9 @@ def test_worker_runtime_gives_the_same_pixels(gimp, mode):
     a, b = _load(gimp, "worker-in-process"), _load(gimp, f"worker-{mode}")
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
     assert not np.array_equal(a, _load(gimp, "rgb8_motion_feathered-before"))  # it filtered
+    analysis = info[f"analyze-{mode}"]  # Analyze blur runs out of process too
+    assert analysis["status"] == "success", analysis["message"]
+    assert analysis["type"] == "motion"
     if mode == "fallback":
         assert any("engine: worker" in line and "private-python" in line
                    for line in info["fallback-log"]), info["fallback-log"]
@@ -238,6 +243,7 @@ def test_worker_runtime_gives_the_same_pixels(gimp, mode):
          "old-photo needs the restoration recipes (not available yet)"),
         ("missing_psf_file", "execution-error", "/nonexistent/k.npy"),
         ("layer_group", "calling-error", "layer group"),
+        ("analyze_layer_group", "calling-error", "layer group"),
     ],
 )
 def test_errors_leave_the_image_unchanged_and_say_why(gimp, case, status, words):
