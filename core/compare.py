@@ -10,7 +10,7 @@ import numpy as np
 
 from .dtype import as_hwc, to_float32
 
-__all__ = ["side_by_side", "psnr_db", "psnr_aligned_db", "sharpness"]
+__all__ = ["side_by_side", "psnr_db", "psnr_aligned_db", "sharpness", "psf_picture"]
 
 
 def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
@@ -30,6 +30,25 @@ def sharpness(image: np.ndarray) -> float:
     gx = cv2.Sobel(y, cv2.CV_32F, 1, 0, ksize=3) / 8
     gy = cv2.Sobel(y, cv2.CV_32F, 0, 1, ksize=3) / 8
     return float(np.mean(np.hypot(gx, gy)) * 100)
+
+
+def psf_picture(psf: np.ndarray, min_side_px: int = 256) -> np.ndarray:
+    """A blur kernel as a grayscale picture: uint8 (H, W), its peak white, enlarged by an
+    integer factor (nearest neighbour, every kernel pixel a square) to at least ``min_side_px``
+    on its shorter side."""
+    k = np.asarray(psf, np.float64)
+    if k.ndim != 2 or k.size == 0 or not np.isfinite(k).all():
+        msg = f"psf must be a finite, non-empty 2-D array, got shape {k.shape}"
+        raise ValueError(msg)
+    if min_side_px < 1:
+        msg = f"min_side_px must be at least 1, got {min_side_px}"
+        raise ValueError(msg)
+    k = np.clip(k, 0, None)
+    peak = float(k.max())
+    scaled = k / peak if peak > 0 else k
+    u8 = np.clip(np.rint(scaled * 255), 0, 255).astype(np.uint8)
+    factor = max(1, -(-min_side_px // min(u8.shape)))
+    return np.repeat(np.repeat(u8, factor, axis=0), factor, axis=1)
 
 
 def side_by_side(

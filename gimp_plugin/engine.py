@@ -27,7 +27,13 @@ from typing import Any
 from .errors import EngineUnavailableError, PluginCancelled, WorkerError
 from .npyio import read_npy, write_npy
 
-__all__ = ["EngineConfig", "load_config", "run_request", "engine_available_in_process"]
+__all__ = [
+    "EngineConfig",
+    "load_config",
+    "run_request",
+    "run_analysis",
+    "engine_available_in_process",
+]
 
 CONFIG_NAME = "engine.json"
 log = logging.getLogger("clearshot.gimp")
@@ -121,6 +127,42 @@ def run_request(
     return _run_worker(request, data, shape, config, crop, progress, info)
 
 
+def run_analysis(
+    request: dict[str, Any],
+    data: bytes,
+    shape: Shape,
+    config: EngineConfig,
+    *,
+    crop: Crop | None = None,
+    progress: Progress | None = None,
+    info: dict[str, Any] | None = None,
+) -> dict[str, tuple[bytes, Shape]]:
+    """Run an ``analyze`` request (``ops.analyze``) on float32 bytes of ``shape``.
+
+    Returns {"psf": (bytes, shape), "focus": (bytes, shape)}, float32 pictures in [0, 1];
+    ``info`` receives ``diagnosis`` and ``message``. Raises as :func:`run_request`.
+    """
+    if config.mode != "worker" and engine_available_in_process(config):
+        log.info("engine: in-process in %s", sys.executable)
+        import numpy as np
+
+        from . import ops
+
+        pixels = np.frombuffer(data, dtype="<f4").reshape(shape)
+        outs = ops.analyze(request, pixels, crop=crop, progress=progress, info=info)
+        return {k: (v.astype("<f4", copy=False).tobytes(), tuple(v.shape))
+                for k, v in outs.items()}
+    if config.mode == "in-process":
+        msg = (
+            "engine.json asks for the in-process engine, but numpy/OpenCV do not import in "
+            f"this Python ({sys.executable}); run 'clearshot install-gimp' again"
+        )
+        raise EngineUnavailableError(msg)
+    log.info("engine: worker %s", config.python or sys.executable)
+    return _run_worker(request, data, shape, config, crop, progress, info,
+                       outputs=("psf", "focus"))
+
+
 def _run_in_process(request, data, shape, crop, progress, info):
     import numpy as np
 
@@ -142,7 +184,8 @@ def _worker_command(config: EngineConfig, request_path: str) -> list[str]:
     return [python, "-m", "gimp_plugin.worker", request_path]
 
 
-def _run_worker(request, data, shape, config, crop, progress, info):
+def _run_worker(request, data, shape, config, crop, progress, info, outputs=None):
+    """The worker; ``outputs`` (names) asks for several arrays back (analyze), as a dict."""
     with tempfile.TemporaryDirectory(prefix="clearshot-") as tmp:
         job = {
             "request": request,
@@ -150,6 +193,8 @@ def _run_worker(request, data, shape, config, crop, progress, info):
             "output": os.path.join(tmp, "out.npy"),
             "crop": list(crop) if crop else None,
         }
+        if outputs:
+            job["outputs"] = {n: os.path.join(tmp, f"out-{n}.npy") for n in outputs}
         write_npy(job["input"], data, shape)
         req = os.path.join(tmp, "request.json")
         with open(req, "w", encoding="utf-8") as f:
@@ -178,6 +223,8 @@ def _run_worker(request, data, shape, config, crop, progress, info):
             raise WorkerError(msg_0, msg)
         kind, message = result
         if kind == "done":
+            if outputs:
+                return {n: read_npy(p) for n, p in job["outputs"].items()}
             out, out_shape = read_npy(job["output"])
             return out, out_shape
         raise _exception_from(kind, message)

@@ -9,6 +9,11 @@ selection, and written through the shadow buffer + ``merge_shadow`` so GIMP appl
 image as it was; the writes form one undo step, closed in ``finally``. In the deblur modes auto
 and shake (no psf-file) the engine analyses the pixels first (``core.diagnose``); a photo it
 finds sharp is left untouched, and the user is told so with ``Gimp.message``.
+
+Analyze blur reads one whole drawable (linear), has the engine diagnose the selection's
+bounding box and map the blur of the whole layer, tells the diagnosis with ``Gimp.message``
+and returns a new grayscale image with the layers "PSF" and "Focus map" (the input image is
+only read), plus the diagnosis JSON as the string return value ``diagnosis``.
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
 from . import PLUGIN_NAME, params  # noqa: E402
-from .engine import EngineConfig, load_config, run_request  # noqa: E402
+from .engine import EngineConfig, load_config, run_analysis, run_request  # noqa: E402
 from .errors import PluginCancelled, message_for, status_for  # noqa: E402
 
-__all__ = ["ClearshotPlugIn", "read_pixels", "write_pixels", "PLUGIN_DIR"]
+__all__ = ["ClearshotPlugIn", "read_pixels", "write_pixels", "analyze_drawable", "PLUGIN_DIR"]
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MENU_PATH = "<Image>/Filters/Deblur"
@@ -50,6 +55,7 @@ class Spec:
     args: tuple[params.Arg, ...]
     build: Callable[..., dict[str, Any]]
     linear: bool
+    analyze: bool = False  # Analyze blur: reads only, returns a new image and the diagnosis
 
 
 SPECS = {
@@ -78,7 +84,24 @@ SPECS = {
         params.unsharp_request,
         False,
     ),
+    params.ANALYZE_PROC: Spec(
+        params.ANALYZE_PROC,
+        "_Analyze blur…",
+        "Analyze blur",
+        "Say what blurred the layer and show its kernel and focus map in a new image",
+        "Analyses the blur in the selection's bounding box of the selected layer (motion, "
+        "camera shake, defocus or none), tells what it found (explanation, type, confidence, "
+        "parameters) and opens a new grayscale image with two layers: PSF (the blur kernel, "
+        "peak white, enlarged to at least 256 px) and Focus map (white = in focus, the size "
+        "of the layer). The input image is not changed. Returns the new image and the "
+        "diagnosis as JSON (diagnosis).",
+        params.ANALYZE_ARGS,
+        params.analyze_request,
+        True,
+        analyze=True,
+    ),
 }
+ANALYZE_LAYERS = ("PSF", "Focus map")  # top to bottom
 
 
 def _setup_logging() -> None:
@@ -240,12 +263,81 @@ def apply_to_drawables(
     return len(results)
 
 
+def analyze_drawable(
+    image: Gimp.Image, drawables: Sequence[Gimp.Drawable], engine: EngineConfig
+) -> tuple[Gimp.Image, str]:
+    """Analyze blur on the one selected drawable; returns (new image, diagnosis JSON).
+
+    The whole drawable is read (the focus map covers it); the diagnosis looks at the
+    selection's bounding box. Nothing is written to ``image``.
+    """
+    targets = _check_drawables(drawables)
+    if len(targets) != 1:
+        msg = f"Analyze blur works on one layer; {len(targets)} are selected"
+        raise ValueError(msg)
+    d = targets[0]
+    ok, x, y, w, h = d.mask_intersect()
+    if not ok or w <= 0 or h <= 0:
+        msg = f"the selection does not cover any of '{d.get_name()}'"
+        raise ValueError(msg)
+    spec = SPECS[params.ANALYZE_PROC]
+    request = spec.build({})
+    whole = (0, 0, d.get_width(), d.get_height())
+    data, shape = read_pixels(d, whole, drawable_format(d, spec.linear))
+    Gimp.progress_init(f"Clearshot: {spec.title}")
+    info: dict[str, Any] = {}
+    t0 = time.monotonic()
+    pictures = run_analysis(request, data, shape, engine, crop=(y, x, h, w),
+                            progress=_Progress(spec.title), info=info)
+    text = json.dumps(info["diagnosis"])
+    log.info("%s on %s: box %s in %.2fs: %s", spec.name, d.get_name(), (x, y, w, h),
+             time.monotonic() - t0, text)
+    new = _pictures_image(pictures)
+    Gimp.progress_end()
+    Gimp.message(f"Clearshot {spec.title} ('{d.get_name()}'): {info['message']}")
+    return new, text
+
+
+def _pictures_image(pictures: dict[str, tuple[bytes, Any]]) -> Gimp.Image:
+    """A new 8-bit grayscale image holding the engine's pictures as layers (PSF on top)."""
+    layers = {"PSF": pictures["psf"], "Focus map": pictures["focus"]}
+    width = max(shape[1] for _, shape in layers.values())
+    height = max(shape[0] for _, shape in layers.values())
+    new = Gimp.Image.new(width, height, Gimp.ImageBaseType.GRAY)
+    try:
+        new.undo_disable()
+        for name in reversed(ANALYZE_LAYERS):  # bottom first; each goes on top
+            data, (h, w, _) = layers[name]
+            layer = Gimp.Layer.new(new, name, w, h, Gimp.ImageType.GRAY_IMAGE, 100.0,
+                                   Gimp.LayerMode.NORMAL)
+            new.insert_layer(layer, None, 0)
+            buffer = layer.get_buffer()
+            buffer.set(Gegl.Rectangle.new(0, 0, w, h), "Y' float", data)
+            buffer.flush()
+            layer.update(0, 0, w, h)
+        new.undo_enable()
+    except Exception:
+        new.delete()
+        raise
+    return new
+
+
+def _show(image: Gimp.Image) -> None:
+    """Open a window on ``image``; without a user interface (gimp-console) GIMP has no
+    display to give, and the image is only returned."""
+    try:
+        Gimp.Display.new(image)
+        Gimp.displays_flush()
+    except (TypeError, GLib.Error) as exc:  # "constructor returned NULL"
+        log.info("no display for the new image (%s); it is returned to the caller", exc)
+
+
 def _values(config: Gimp.ProcedureConfig, spec: Spec) -> dict[str, Any]:
     return {a.name: config.get_property(a.name) for a in spec.args}
 
 
 class ClearshotPlugIn(Gimp.PlugIn):
-    """Filters › Deblur › Deblur… and Unsharp Mask…"""
+    """Filters › Deblur › Deblur…, Unsharp Mask… and Analyze blur…"""
 
     def do_query_procedures(self) -> list[str]:
         return list(SPECS)
@@ -260,7 +352,9 @@ class ClearshotPlugIn(Gimp.PlugIn):
         )
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(
-            Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
+            Gimp.ProcedureSensitivityMask.DRAWABLE
+            if spec.analyze
+            else Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
         )
         procedure.set_menu_label(spec.menu_label)
         procedure.add_menu_path(MENU_PATH)
@@ -268,12 +362,29 @@ class ClearshotPlugIn(Gimp.PlugIn):
         procedure.set_attribution("Clearshot", "Clearshot contributors", "2026")
         for arg in spec.args:
             _add_argument(procedure, arg)
+        if spec.analyze:
+            flags = GObject.ParamFlags.READWRITE
+            procedure.add_image_return_value(
+                "image", "Image", "New image with the PSF and Focus map layers", False, flags
+            )
+            procedure.add_string_return_value(
+                "diagnosis", "Diagnosis", "What blurred the layer, as JSON", "", flags
+            )
         return procedure
 
     def _run(self, procedure, run_mode, image, drawables, config, spec: Spec):
         _setup_logging()
         try:
             engine = load_config(PLUGIN_DIR)
+            if spec.analyze:  # nothing to set: no dialog
+                new, text = analyze_drawable(image, drawables, engine)
+                if run_mode == Gimp.RunMode.INTERACTIVE:
+                    _show(new)
+                return Gimp.ValueArray.new_from_values([
+                    GObject.Value(Gimp.PDBStatusType, Gimp.PDBStatusType.SUCCESS),
+                    GObject.Value(Gimp.Image, new),
+                    GObject.Value(GObject.TYPE_STRING, text),
+                ])
             if run_mode == Gimp.RunMode.INTERACTIVE:
                 from .dialog import run_dialog
 

@@ -14,10 +14,19 @@ import numpy as np
 
 from core.progress import ProgressCallback
 
-__all__ = ["apply", "build_psf", "analyse", "ANALYSIS_SHARE", "MIN_ANALYSIS_SIDE_PX"]
+__all__ = [
+    "apply",
+    "analyze",
+    "build_psf",
+    "analyse",
+    "ANALYSIS_SHARE",
+    "MIN_ANALYSIS_SIDE_PX",
+    "DIAGNOSIS_SHARE",
+]
 
 ANALYSIS_SHARE = 0.3  # of the progress bar, for the blur analysis
 MIN_ANALYSIS_SIDE_PX = 64  # a smaller selection is analysed together with its context
+DIAGNOSIS_SHARE = 0.8  # of the progress bar in Analyze blur; the blur map takes the rest
 
 
 def build_psf(spec: Mapping[str, Any]) -> np.ndarray:
@@ -58,6 +67,52 @@ def analyse(
         if min(h, w) >= MIN_ANALYSIS_SIDE_PX:
             region = pixels[y : y + h, x : x + w]
     return diagnose(region, mode=spec["mode"], linear_input=linear_input, progress=progress)
+
+
+def analyze(
+    request: Mapping[str, Any],
+    pixels: np.ndarray,
+    *,
+    crop: tuple[int, int, int, int] | None = None,
+    progress: ProgressCallback | None = None,
+    info: dict[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Analyze blur: ``core.diagnose`` on the selection's rectangle ``crop`` (y, x, h, w) of
+    ``pixels`` (small ones with their context, as in :func:`analyse`), and the blur map of all
+    of ``pixels`` (the whole drawable).
+
+    Returns float32 (H, W, 1) pictures in [0, 1]: ``psf`` (``core.compare.psf_picture``: the
+    kernel, peak white, enlarged to at least ``request["psf_min_side_px"]``) and ``focus``
+    (``core.blur_map.focus_mask``, white = in focus, the size of ``pixels``). ``info`` gets
+    ``diagnosis`` (its JSON) and ``message`` (for the user).
+    """
+    from core.blur_map import blur_map, focus_mask
+    from core.compare import psf_picture
+    from core.progress import Reporter
+
+    bar = Reporter(progress)
+    linear = bool(request["linear_input"])
+    d = analyse({"mode": request["mode"]}, pixels, linear_input=linear, crop=crop,
+                progress=bar.sub(0.0, DIAGNOSIS_SHARE))
+    bar(DIAGNOSIS_SHARE, "blur map")
+    focus = focus_mask(blur_map(pixels, linear_input=linear))
+    bar(1.0, "done")
+    picture = psf_picture(d.psf, int(request["psf_min_side_px"]))
+    if info is not None:
+        values = ", ".join(f"{k} {v:.3g}" for k, v in d.params.items()) or "none"
+        info["diagnosis"] = d.to_json()
+        if crop is not None and min(crop[2], crop[3]) >= MIN_ANALYSIS_SIDE_PX:
+            region = info["diagnosis"]["region"]  # in the drawable's coordinates
+            region["x"] += int(crop[1])
+            region["y"] += int(crop[0])
+        info["message"] = (
+            f"{d.explanation}\nType: {d.kind}; confidence {d.confidence:.2f}; "
+            f"parameters: {values}."
+        )
+    return {
+        "psf": (picture.astype(np.float32) / np.float32(255))[..., None],
+        "focus": np.ascontiguousarray(focus, dtype=np.float32)[..., None],
+    }
 
 
 def apply(

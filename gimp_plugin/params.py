@@ -19,6 +19,9 @@ __all__ = [
     "Arg",
     "DEBLUR_PROC",
     "UNSHARP_PROC",
+    "ANALYZE_PROC",
+    "ANALYZE_ARGS",
+    "analyze_request",
     "DEBLUR_ARGS",
     "UNSHARP_ARGS",
     "deblur_request",
@@ -30,6 +33,8 @@ __all__ = [
 
 DEBLUR_PROC = "python-fu-clearshot-deblur"
 UNSHARP_PROC = "python-fu-clearshot-unsharp-mask"
+ANALYZE_PROC = "python-fu-clearshot-analyze"
+PSF_PICTURE_MIN_SIDE_PX = 256  # the PSF layer of Analyze blur is at least this big
 
 PARAMETRIC_MODES = ("motion", "focus", "gaussian")
 ANALYSIS_MODES = ("auto", "shake")  # the engine finds the kernel (core.diagnose)
@@ -106,6 +111,9 @@ UNSHARP_ARGS: tuple[Arg, ...] = (
         choices=(("encoded", "Encoded (as Photoshop)"), ("linear", "Linear light")),
     ),
 )
+
+
+ANALYZE_ARGS: tuple[Arg, ...] = ()  # the drawable and its selection are all it needs
 
 
 def _number(values: Mapping[str, Any], arg: Arg) -> float:
@@ -201,6 +209,20 @@ def unsharp_request(values: Mapping[str, Any], *, float_data: bool = False) -> d
         "luminance_only": bool(values.get("luminance-only", False)),
         "space": _choice(values, _UNSHARP["space"]),
         "clip": "auto" if float_data else True,
+    }
+
+
+def analyze_request(values: Mapping[str, Any], *, float_data: bool = False) -> dict[str, Any]:
+    """The ``ops.analyze`` request of python-fu-clearshot-analyze (it takes no arguments).
+
+    The whole drawable is read as linear light ("RGBA float"); the blur is diagnosed in the
+    selection's bounding box (mode auto) and the blur map covers the whole drawable.
+    """
+    return {
+        "op": "analyze",
+        "mode": "auto",
+        "linear_input": True,
+        "psf_min_side_px": PSF_PICTURE_MIN_SIDE_PX,
     }
 
 

@@ -1,7 +1,8 @@
 """The out-of-process engine: ``python -m gimp_plugin.worker REQUEST.json`` (or ``--check``).
 
 Runs in the runtime ``install/`` prepared, when GIMP's own Python lacks numpy/OpenCV. The request
-file names the input and output ``.npy`` files (float32, so no 8-bit round trip). Protocol on
+file names the input and output ``.npy`` files (float32, so no 8-bit round trip); an
+``analyze`` request names one output per picture (``outputs``: psf, focus). Protocol on
 stdout, one line each: ``progress FRACTION STAGE``, ``info JSON`` (what the blur analysis found,
 when it ran), then ``done`` or ``error KIND MESSAGE``.
 The parent kills the worker to cancel; a broken pipe (the parent died) ends it too.
@@ -54,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
 
         crop = tuple(job["crop"]) if job.get("crop") else None
         info: dict = {}
-        out = ops.apply(job["request"], pixels, crop=crop, progress=progress, info=info)
-        np.save(job["output"], out.astype("<f4"), allow_pickle=False)
+        if job["request"].get("op") == "analyze":  # several pictures, named in "outputs"
+            outs = ops.analyze(job["request"], pixels, crop=crop, progress=progress, info=info)
+            for name, path in job["outputs"].items():
+                np.save(path, outs[name].astype("<f4"), allow_pickle=False)
+        else:
+            out = ops.apply(job["request"], pixels, crop=crop, progress=progress, info=info)
+            np.save(job["output"], out.astype("<f4"), allow_pickle=False)
         if info:
             _say(f"info {json.dumps(info)}")
         _say("done")

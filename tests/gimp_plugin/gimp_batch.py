@@ -46,6 +46,12 @@ def dump_selection(image, name):
 
 
 def call(proc_name, image, drawables, run_mode=Gimp.RunMode.NONINTERACTIVE, **args):
+    info, _ = call_values(proc_name, image, drawables, run_mode, **args)
+    return info
+
+
+def call_values(proc_name, image, drawables, run_mode=Gimp.RunMode.NONINTERACTIVE, **args):
+    """Like call(), and the procedure's return values too."""
     proc = PDB.lookup_procedure(proc_name)
     if proc is None:
         msg = f"{proc_name} is not registered"
@@ -63,7 +69,8 @@ def call(proc_name, image, drawables, run_mode=Gimp.RunMode.NONINTERACTIVE, **ar
     if status != Gimp.PDBStatusType.SUCCESS and res.length() > 1:
         err = res.index(1)
         message = err if isinstance(err, str) else str(err)
-    return {"status": status.value_nick, "message": message, "seconds": round(time.time() - t, 2)}
+    info = {"status": status.value_nick, "message": message, "seconds": round(time.time() - t, 2)}
+    return info, res
 
 
 def _log_tail(n):
@@ -141,6 +148,40 @@ def registration():
     return info
 
 
+@scenario("analyze")
+def analyze():
+    """Analyze blur: a new image with PSF and Focus map, the diagnosis JSON, input unchanged."""
+    spec = JOB["analyze"]
+    image = load(spec["file"])
+    layer = image.get_layers()[0]
+    x, y, w, h = spec["select"]
+    image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+    images_before = len(Gimp.get_images())
+    dump(layer, "R'G'B' u8", np.uint8, "analyze-before")
+    info, res = call_values("python-fu-clearshot-analyze", image, [layer])
+    dump(layer, "R'G'B' u8", np.uint8, "analyze-after")
+    info["input_layers"] = [lay.get_name() for lay in image.get_layers()]
+    info["images_added"] = len(Gimp.get_images()) - images_before
+    if info["status"] == "success":
+        new = res.index(1)
+        info["diagnosis"] = res.index(2)
+        info["new_image"] = [new.get_width(), new.get_height(), new.get_base_type().value_nick]
+        info["layers"] = []
+        for lay in new.get_layers():
+            info["layers"].append([lay.get_name(), lay.get_width(), lay.get_height()])
+            dump(lay, "Y' u8", np.uint8, "analyze-" + lay.get_name().replace(" ", "_"))
+        new.delete()
+    # interactive: a display for the new image (gimp-console has none to give: still success)
+    info2, res2 = call_values("python-fu-clearshot-analyze", image, [layer],
+                              run_mode=Gimp.RunMode.INTERACTIVE)
+    info["interactive"] = info2
+    if info2["status"] == "success":
+        res2.index(1).delete()
+    info["log"] = _log_tail(2)
+    image.delete()
+    return info
+
+
 @scenario("rgba_offset")
 def rgba_offset():
     spec = JOB["rgba_offset"]
@@ -212,6 +253,11 @@ def worker():
             layer = image.get_layers()[0]
             x, y, w, h = spec["select"]
             image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+            a, res = call_values("python-fu-clearshot-analyze", image, [layer])  # blurred still
+            if a["status"] == "success":
+                a["type"] = json.loads(res.index(2))["type"]
+                res.index(1).delete()
+            results[f"analyze-{mode}"] = a
             results[mode] = call("python-fu-clearshot-deblur", image, [layer], **spec["args"])
             dump(layer, "R'G'B' u8", np.uint8, f"worker-{mode}")
             image.delete()

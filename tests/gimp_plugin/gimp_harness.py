@@ -141,8 +141,9 @@ def job() -> dict:
     m = {**MOTION, "mode": "motion", "strength": 50.0}
     return {
         "gimp_dir": GIMP_DIR,
-        "procedures": ["python-fu-clearshot-deblur", "python-fu-clearshot-unsharp-mask"],
-        "absent": ["python-fu-clearshot-hybrid", "python-fu-clearshot-analyze"],
+        "procedures": ["python-fu-clearshot-deblur", "python-fu-clearshot-unsharp-mask",
+                       "python-fu-clearshot-analyze"],
+        "absent": ["python-fu-clearshot-hybrid"],
         "scenarios": {
             "rgb8_motion_feathered": {
                 "kind": "simple", "file": "motion8.png", "proc": "python-fu-clearshot-deblur",
@@ -188,6 +189,7 @@ def job() -> dict:
                 "args": {"amount": 150.0, "radius": 1.5, "threshold": 2.0,
                          "limit-halos": True, "halo-limit": 10.0}},
         },
+        "analyze": {"file": "motion8.png", "select": [30, 24, 96, 70]},
         "rgba_offset": {"background": "motion8.png", "layer": "layer-rgba8.png",
                         "offset": [30, 25], "select": [50, 40, 70, 50], "args": m},
         "two_layers": {"file": "motion8.png", "offset": [16, 12], "select": [30, 24, 96, 70],
@@ -203,6 +205,8 @@ def job() -> dict:
                                  "args": {"mode": "motion", "psf-file": "/nonexistent/k.npy"}},
             "layer_group": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",
                             "group": True, "args": m},
+            "analyze_layer_group": {"file": "motion8.png", "proc": "python-fu-clearshot-analyze",
+                                    "group": True, "args": {}},
         },
         "dialogs": {
             "python-fu-clearshot-deblur": {"file": "motion8.png", "select": [20, 16, 120, 90],

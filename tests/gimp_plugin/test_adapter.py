@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_pdb_names_are_the_interface():
     assert params.DEBLUR_PROC == "python-fu-clearshot-deblur"
     assert params.UNSHARP_PROC == "python-fu-clearshot-unsharp-mask"
+    assert params.ANALYZE_PROC == "python-fu-clearshot-analyze"
     deblur = {a.name for a in params.DEBLUR_ARGS}
     assert {"mode", "strength", "psf-file", "length-px", "angle-deg", "radius-px"} <= deblur
     modes = [c[0] for c in params.DEBLUR_ARGS[0].choices]
@@ -363,6 +364,60 @@ def test_engine_config_file(tmp_path):
         engine.EngineConfig(mode="gpu")
 
 
+# --- Analyze blur ---------------------------------------------------------------------------
+
+
+def test_analyze_request():
+    r = params.analyze_request({})
+    assert r == {"op": "analyze", "mode": "auto", "linear_input": True, "psf_min_side_px": 256}
+    assert params.ANALYZE_ARGS == ()
+
+
+def _check_pictures(pictures, shape, info):
+    from core.compare import psf_picture
+
+    psf, focus = pictures["psf"], pictures["focus"]
+    assert focus.shape == (*shape[:2], 1)
+    assert focus.dtype == psf.dtype == np.float32
+    assert 0.0 <= focus.min() <= focus.max() <= 1.0
+    assert min(psf.shape[:2]) >= 256
+    assert psf.shape[2] == 1
+    assert psf.max() == 1.0  # the kernel's peak is white
+    d = info["diagnosis"]
+    assert d["type"] == "motion"
+    assert list(psf.shape[:2]) == list(psf_picture(np.ones(d["kernel_size_px"]), 256).shape)
+    assert "motion" in info["message"].lower()
+    assert "confidence" in info["message"]
+
+
+def test_analyze_diagnoses_the_box_and_maps_the_whole_layer():
+    from gimp_plugin import ops
+
+    blurred, _ = _scene_linear(motion_psf(9.0, 30.0))
+    seen, info = [], {}
+    pictures = ops.analyze(params.analyze_request({}), blurred, crop=(20, 24, 120, 150),
+                           progress=lambda f, s: seen.append(f) or True, info=info)
+    _check_pictures(pictures, blurred.shape, info)
+    region = info["diagnosis"]["region"]  # in the coordinates of the pixels given
+    assert region["width"] <= 150
+    assert 24 <= region["x"] <= 24 + 150 - region["width"]
+    assert 20 <= region["y"] <= 20 + 120 - region["height"]
+    assert seen[-1] == pytest.approx(1.0)
+    assert all(b >= a - 1e-9 for a, b in zip(seen, seen[1:], strict=False))
+
+
+@pytest.mark.parametrize("mode", ["in-process", "worker"])
+def test_engine_runs_the_analysis(mode):
+    blurred, _ = _scene_linear(motion_psf(9.0, 30.0))
+    cfg = engine.EngineConfig(mode=mode, plugin_dir=str(REPO))
+    info = {}
+    out = engine.run_analysis(params.analyze_request({}), blurred.tobytes(), blurred.shape,
+                              cfg, crop=(0, 0, 160, 200), info=info)
+    assert set(out) == {"psf", "focus"}
+    pictures = {k: np.frombuffer(b, "<f4").reshape(s) for k, (b, s) in out.items()}
+    _check_pictures(pictures, blurred.shape, info)
+
+
 # --- what loads inside GIMP -------------------------------------------------------------------
 
 _LOAD_TIME = ["entry.py", "host.py", "params.py", "engine.py", "errors.py", "npyio.py",
@@ -386,3 +441,178 @@ def test_registration_path_imports_no_numpy(name):
 def test_entry_point_is_executable():
     entry = REPO / "gimp_plugin" / "entry.py"
     assert entry.read_text().startswith("#!/usr/bin/env python3")
+
+
+# --- the host with a fake GIMP (no gi here) --------------------------------------------------
+
+
+class _FakeBuffer:
+    def __init__(self, pixels=None):
+        self.pixels, self.written = pixels, []
+
+    def get(self, rect, scale, fmt, abyss):
+        x, y, w, h = rect
+        assert fmt == "RGB float"  # linear, what the engine reads
+        return self.pixels[y : y + h, x : x + w].astype("<f4").tobytes()
+
+    def set(self, rect, fmt, data):
+        self.written.append((rect, fmt, data))
+
+    def flush(self):
+        pass
+
+
+class _FakeDrawable:
+    def __init__(self, pixels, box=None):
+        self.pixels, self.box = pixels, box
+        self.buffer = _FakeBuffer(pixels)
+
+    def is_group(self):
+        return False
+
+    def get_name(self):
+        return "Background"
+
+    def get_width(self):
+        return self.pixels.shape[1]
+
+    def get_height(self):
+        return self.pixels.shape[0]
+
+    def is_gray(self):
+        return False
+
+    def has_alpha(self):
+        return False
+
+    def mask_intersect(self):
+        if self.box is None:
+            return True, 0, 0, self.get_width(), self.get_height()
+        return (True, *self.box) if self.box[2] > 0 else (False, 0, 0, 0, 0)
+
+    def get_buffer(self):
+        return self.buffer
+
+    def get_shadow_buffer(self):
+        msg = "Analyze blur must not write to the input"
+        raise AssertionError(msg)
+
+
+def _fake_gi(monkeypatch, calls):
+    """A stand-in for gi.repository (Gimp, Gegl, GLib, GObject), recording what host does."""
+    import sys
+    import types
+
+    class Anything:
+        def __getattr__(self, name):
+            return name
+
+    class FakeLayer:
+        def __init__(self, image, name, w, h, *rest):
+            self.name, self.w, self.h, self.buffer = name, w, h, _FakeBuffer()
+
+        def get_buffer(self):
+            return self.buffer
+
+        def update(self, *a):
+            pass
+
+    class FakeImage:
+        def __init__(self, w, h, base):
+            self.w, self.h, self.layers, self.deleted = w, h, [], False
+            calls.append(("image", w, h, base))
+
+        new = classmethod(lambda cls, w, h, base: cls(w, h, base))
+
+        def insert_layer(self, layer, parent, position):
+            self.layers.insert(position, layer)
+
+        def undo_disable(self):
+            pass
+
+        def undo_enable(self):
+            pass
+
+        def delete(self):
+            self.deleted = True
+
+    gimp = types.SimpleNamespace(
+        PlugIn=type("PlugIn", (), {}),
+        Image=FakeImage,
+        Layer=types.SimpleNamespace(new=FakeLayer),
+        ImageBaseType=Anything(), ImageType=Anything(), LayerMode=Anything(),
+        progress_init=lambda text: calls.append(("progress_init", text)),
+        progress_update=lambda f: calls.append(("progress", f)),
+        progress_end=lambda: calls.append(("progress_end",)),
+        message=lambda text: calls.append(("message", text)),
+    )
+    gegl = types.SimpleNamespace(Rectangle=types.SimpleNamespace(new=lambda *r: r),
+                                 AbyssPolicy=Anything())
+    repo = types.SimpleNamespace(Gimp=gimp, Gegl=gegl, GLib=Anything(), GObject=Anything())
+    gi = types.SimpleNamespace(require_version=lambda *a: None, repository=repo)
+    monkeypatch.setitem(sys.modules, "gi", gi)
+    monkeypatch.setitem(sys.modules, "gi.repository", repo)
+    import gimp_plugin
+
+    # import host afresh on the fakes; monkeypatch puts back what was there before
+    monkeypatch.setitem(sys.modules, "gimp_plugin.host", None)
+    monkeypatch.setattr(gimp_plugin, "host", None, raising=False)
+    del sys.modules["gimp_plugin.host"]
+    import gimp_plugin.host as host
+
+    return host
+
+
+@pytest.mark.parametrize("mode", ["in-process", "worker"])
+def test_host_analyze_makes_a_new_image_and_leaves_the_input(monkeypatch, mode):
+    calls = []
+    host = _fake_gi(monkeypatch, calls)
+    blurred, _ = _scene_linear(motion_psf(9.0, 30.0))
+    layer = _FakeDrawable(blurred.copy(), box=(24, 20, 150, 120))
+    cfg = engine.EngineConfig(mode=mode, plugin_dir=str(REPO))
+    new, text = host.analyze_drawable(object(), [layer], cfg)
+    assert np.array_equal(layer.pixels, blurred)
+    diagnosis = json.loads(text)
+    assert diagnosis["type"] == "motion"
+    assert [lay.name for lay in new.layers] == ["PSF", "Focus map"]
+    psf, focus = new.layers
+    assert min(psf.w, psf.h) >= 256
+    assert (focus.w, focus.h) == (200, 160)
+    assert (new.w, new.h) == (max(psf.w, 200), max(psf.h, 160))
+    for lay in new.layers:
+        [(rect, fmt, data)] = lay.buffer.written
+        assert rect == (0, 0, lay.w, lay.h)
+        assert fmt == "Y' float"
+        assert len(data) == 4 * lay.w * lay.h
+    assert max(np.frombuffer(psf.buffer.written[0][2], "<f4")) == 1.0
+    [message] = [c[1] for c in calls if c[0] == "message"]
+    assert "motion" in message.lower()
+    assert "confidence" in message
+    assert ("progress_end",) in calls
+
+
+@pytest.mark.parametrize(
+    ("drawables", "words"),
+    [([], "no drawable"), ([None, None], "one layer"), (["outside"], "does not cover")],
+)
+def test_host_analyze_refuses_bad_targets(monkeypatch, drawables, words):
+    host = _fake_gi(monkeypatch, [])
+    img = np.zeros((32, 32, 3), np.float32)
+    targets = [_FakeDrawable(img, box=(0, 0, 0, 0) if d == "outside" else None)
+               for d in drawables]
+    with pytest.raises(ValueError, match=words) as info:
+        host.analyze_drawable(object(), targets, engine.EngineConfig(plugin_dir=str(REPO)))
+    assert errors.status_for(info.value) == "CALLING_ERROR"
+
+
+def test_host_analyze_engine_failure_is_an_execution_error(monkeypatch, tmp_path):
+    calls = []
+    host = _fake_gi(monkeypatch, calls)
+    blurred, _ = _scene_linear(motion_psf(9.0, 30.0))
+    layer = _FakeDrawable(blurred.copy())
+    cfg = engine.EngineConfig(mode="worker", python=str(tmp_path / "nope"), plugin_dir=str(REPO))
+    with pytest.raises(errors.EngineUnavailableError, match="install-gimp") as info:
+        host.analyze_drawable(object(), [layer], cfg)
+    assert errors.status_for(info.value) == "EXECUTION_ERROR"
+    assert np.array_equal(layer.pixels, blurred)
+    assert not [c for c in calls if c[0] == "image"]  # no new image left behind

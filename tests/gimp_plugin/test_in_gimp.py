@@ -90,9 +90,11 @@ def test_procedures_registered_with_their_arguments(gimp):
         deblur["arguments"])
     assert {"amount", "radius", "threshold", "halo-limit", "luminance-only"} <= set(
         usm["arguments"])
+    analyze = info["python-fu-clearshot-analyze"]
     assert deblur["menu_paths"] == ["<Image>/Filters/Deblur"] == usm["menu_paths"]
+    assert analyze["menu_paths"] == ["<Image>/Filters/Deblur"]
+    assert analyze["menu_label"] == "_Analyze blur…"
     assert info["python-fu-clearshot-hybrid"] is None  # not built yet (needs issues 4 and 5)
-    assert info["python-fu-clearshot-analyze"] is None  # not built yet (needs issue 3)
 
 
 def test_rgb8_motion_feathered_selection(gimp):
@@ -138,6 +140,28 @@ def test_auto_leaves_a_sharp_photo_unchanged(gimp):
     before, after = _load(gimp, "rgb8_auto_sharp-before"), _load(gimp, "rgb8_auto_sharp-after")
     assert np.array_equal(before, after)
     assert any('"type": "sharp"' in line for line in info["log"]), info["log"]
+
+
+def test_analyze_opens_psf_and_focus_map_and_leaves_the_input_alone(gimp):
+    info = _scenario(gimp, "analyze")
+    assert info["status"] == "success", info["message"]
+    diagnosis = json.loads(info["diagnosis"])
+    print("analyze:", {k: diagnosis[k] for k in ("type", "confidence", "params")})
+    assert diagnosis["type"] == "motion"
+    assert info["images_added"] == 1
+    assert [name for name, _, _ in info["layers"]] == ["PSF", "Focus map"]
+    (_, pw, ph), (_, fw, fh) = info["layers"]
+    assert min(pw, ph) >= 256
+    assert (fw, fh) == (harness.W, harness.H)  # the drawable's size
+    psf, focus = _load(gimp, "analyze-PSF"), _load(gimp, "analyze-Focus_map")
+    assert psf.max() == 255  # the peak is white
+    assert psf.shape == (ph, pw, 1)
+    assert focus.shape == (fh, fw, 1)
+    assert len(info["input_layers"]) == 1  # no layer added to the input image
+    assert (diagnosis["region"]["x"], diagnosis["region"]["y"]) == (30, 24)  # the selection
+    assert np.array_equal(_load(gimp, "analyze-before"), _load(gimp, "analyze-after"))
+    # interactive run mode (a display for the new image; gimp-console has none): still success
+    assert info["interactive"]["status"] == "success", info["interactive"]["message"]
 
 
 def test_rgba_layer_at_an_offset(gimp):
@@ -204,6 +228,9 @@ def test_worker_runtime_gives_the_same_pixels(gimp, mode):
     a, b = _load(gimp, "worker-in-process"), _load(gimp, f"worker-{mode}")
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
     assert not np.array_equal(a, _load(gimp, "rgb8_motion_feathered-before"))  # it filtered
+    analysis = info[f"analyze-{mode}"]  # Analyze blur runs out of process too
+    assert analysis["status"] == "success", analysis["message"]
+    assert analysis["type"] == "motion"
     if mode == "fallback":
         assert any("engine: worker" in line and "private-python" in line
                    for line in info["fallback-log"]), info["fallback-log"]
@@ -216,6 +243,7 @@ def test_worker_runtime_gives_the_same_pixels(gimp, mode):
          "old-photo needs the restoration recipes (not available yet)"),
         ("missing_psf_file", "execution-error", "/nonexistent/k.npy"),
         ("layer_group", "calling-error", "layer group"),
+        ("analyze_layer_group", "calling-error", "layer group"),
     ],
 )
 def test_errors_leave_the_image_unchanged_and_say_why(gimp, case, status, words):
