@@ -60,6 +60,7 @@ _MAX_PX = 10_000
 _STRONG_FACE = 8  # detector neighbours above which a face needs no eye to be believed
 _EYE_ZONE = 0.62  # eyes are searched in this upper fraction of a face box
 _EYE_FACE_PX = 240  # faces are resized to this width for the eye search
+_STEP_RESPONSE = 0.21875  # detail_mask's high-pass peak on a crisp unit step
 _STRIP_PX = 1 << 20  # pixels per strip in apply_through_mask
 
 
@@ -401,20 +402,21 @@ def subject_mask(
 def detail_mask(
     image: np.ndarray,
     *,
-    threshold_levels: float = 10.0,
+    threshold_levels: float = 20.0,
     window_px: int = 5,
     smooth_px: float = 2.0,
 ) -> np.ndarray:
-    """Edges and fine detail (sharpen these, not smooth skin or sky).
+    """Edges and fine detail (sharpen these, not smooth skin, sky or soft folds).
 
     Parameters
     ----------
     image : ndarray, any supported dtype, (H, W) or (H, W, C)
-    threshold_levels : float, 0..255, default 10
-        Local contrast (max - min of the lightly denoised luma in a ``window_px`` window, in
-        0-255 levels of full scale) below which a pixel is not detail. The mask ramps from 0 at
-        the threshold to 1 at twice the threshold (at 0: 1 wherever there is any contrast).
+    threshold_levels : float, 0..255, default 20
+        Local contrast, in 0-255 levels of full scale, below which a pixel is not detail. The
+        measure is calibrated so that a crisp step of N levels reads N. The mask ramps from 0
+        at the threshold to 1 at twice the threshold (at 0: 1 wherever there is any detail).
     window_px : int, odd, 3..31, default 5
+        The contrast of a pixel is the strongest found within this window around it.
     smooth_px : float, 0..100, default 2
         Gaussian sigma applied to the result (0: none).
 
@@ -424,8 +426,10 @@ def detail_mask(
 
     Notes
     -----
-    Works on the stored (encoded) luma, so the levels mean what they do in Photoshop's
-    Threshold; the luma is smoothed with sigma 0.8 px first so sensor noise does not count.
+    Works on the stored (encoded) luma, so levels mean what they do in Photoshop. The luma
+    is smoothed with sigma 0.8 px (sensor noise does not count), then high-passed (minus a
+    Gaussian of sigma 2 px): smooth gradients such as sky, skin shading or curtain folds give
+    almost nothing, while edges and texture respond.
     """
     check_image(image)
     if not (0 <= threshold_levels <= 255):
@@ -437,10 +441,11 @@ def detail_mask(
     smooth = _check_px(smooth_px, "smooth_px", allow_negative=False)
     colour, _ = split_alpha(to_float32(image))
     luma = colour @ REC709_LUMA if colour.shape[2] == 3 else colour[:, :, 0]
-    luma = np.clip(luma, 0.0, 1.0).astype(np.float32) * np.float32(255.0)
+    luma = np.clip(luma, 0.0, 1.0).astype(np.float32) * np.float32(255.0 / _STEP_RESPONSE)
     luma = cv2.GaussianBlur(luma, (0, 0), 0.8, borderType=cv2.BORDER_REFLECT)
+    high = np.abs(luma - cv2.GaussianBlur(luma, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT))
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (window_px, window_px))
-    contrast = cv2.dilate(luma, se) - cv2.erode(luma, se)
+    contrast = cv2.dilate(high, se)
     t = np.float32(threshold_levels)
     m = np.clip((contrast - t) / max(t, np.float32(1.0)), 0.0, 1.0).astype(np.float32)
     return feather(m, 2 * smooth) if smooth > 0 else m

@@ -81,6 +81,19 @@ def test_kodim04_face_and_both_eyes(shared_deblur):
     assert f16.boxes == faces.boxes
 
 
+def test_missed_eyes_are_placed_from_the_face():
+    face = (100, 200, 200, 200)
+    found = (130, 250, 40, 40)
+    one = masks._complete_eyes(face, [found])
+    assert one == [(found, True), ((230, 250, 40, 40), False)]  # mirrored across x = 200
+    none = masks._complete_eyes(face, [])
+    assert [d for _, d in none] == [False, False]
+    (x0, y0, w0, _), (x1, y1, _, _) = (b for b, _ in none)
+    assert x0 + w0 / 2 == pytest.approx(160, abs=1)
+    assert x1 + w0 / 2 == pytest.approx(240, abs=1)
+    assert y0 == y1
+
+
 def test_no_face_in_a_scene():
     img = make_scene(120, 160)
     faces, eyes = face_mask(img), eye_mask(img)
@@ -153,6 +166,18 @@ def test_detail_mask_finds_edges_not_flat_areas(dtype):
     assert m[:, 31:33].min() > 0.75  # the edge
     assert m[:, 46:].max() == 0  # flat
     assert m[10:20, 5:15].max() < 0.05  # faint texture (skin-like) stays out
+
+
+def test_detail_mask_ignores_smooth_gradients():
+    # a steep but smooth shading (3 levels per pixel, like a fold or a lit cheek) is not detail
+    yy, xx = np.mgrid[:48, :64].astype(np.float32)
+    shade = 0.2 + 0.6 * (0.5 - 0.5 * np.cos(np.pi * xx / 63))
+    img = np.rint(np.stack([shade] * 3, axis=2) * 255).astype(np.uint8)
+    assert detail_mask(img).max() == 0
+    step = np.zeros((48, 64), np.uint8)
+    step[:, 32:] = 100  # a crisp step of 100 levels reads about 100 levels
+    assert detail_mask(step, threshold_levels=40, smooth_px=0).max() == 1
+    assert detail_mask(step, threshold_levels=110, smooth_px=0).max() == 0
 
 
 def test_detail_mask_threshold_is_monotone_and_checked():
