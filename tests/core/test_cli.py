@@ -125,3 +125,23 @@ def test_demo_writes_its_pictures_and_reports(tmp_path, capsys):
     line = next(ln for ln in out.splitlines() if ln.startswith("PSNR vs the sharp original"))
     before, after = (float(tok.split("dB")[0]) for tok in line.split(":")[1].split("->"))
     assert after > before + 3
+
+
+def test_mask_command_writes_a_focus_mask_and_explains_missing_sources(tmp_path, capsys):
+    import cv2
+
+    from core.psf import defocus_psf
+
+    scene = make_scene(200, 260, seed=4)
+    lin = srgb_to_linear(scene)
+    mixed = lin.copy()
+    mixed[:, 130:] = cv2.filter2D(lin, -1, defocus_psf(6))[:, 130:]
+    src, out = tmp_path / "half.png", tmp_path / "mask.png"
+    write_image(src, np.rint(linear_to_srgb(mixed) * 255).astype(np.uint8))
+    assert main(["mask", str(src), "-o", str(out), "--subject", "--feather", "4"]) == 0
+    mask = read_image(out).pixels
+    assert mask.shape[:2] == (200, 260)
+    assert mask[:, :100].mean() > mask[:, 160:].mean() + 100
+    assert main(["mask", str(src), "-o", str(tmp_path / "none.png")]) == 2
+    assert "--faces" in capsys.readouterr().err
+    assert not (tmp_path / "none.png").exists()
