@@ -150,24 +150,22 @@ def fit_parametric(psf: np.ndarray) -> dict[str, tuple[float, dict[str, float], 
             refined = (r, {"length_px": max(1.0, float(length)), "angle_deg": angle_best}, model)
     fits["motion"] = refined  # type: ignore[assignment]
 
-    best = None
     radius0 = max(0.5, math.sqrt(2 * (major + minor)))
-    for radius in np.linspace(0.7 * radius0, 1.35 * radius0, 16):
-        m = defocus_psf(float(radius))
-        r = _residual(k, m)
-        if best is None or r < best[0]:
-            best = (r, {"radius_px": float(radius)}, m)
-    fits["defocus"] = best  # type: ignore[assignment]
-
-    best = None
+    fits["defocus"] = _best_round_fit(k, defocus_psf, "radius_px", radius0)
     sigma0 = max(0.3, math.sqrt((major + minor) / 2))
-    for sigma in np.linspace(0.7 * sigma0, 1.35 * sigma0, 16):
-        m = gaussian_psf(float(sigma))
-        r = _residual(k, m)
-        if best is None or r < best[0]:
-            best = (r, {"sigma_px": float(sigma)}, m)
-    fits["gaussian"] = best  # type: ignore[assignment]
+    fits["gaussian"] = _best_round_fit(k, gaussian_psf, "sigma_px", sigma0)
     return fits
+
+
+def _best_round_fit(k: np.ndarray, make, name: str, start: float):
+    """Best (residual, {name: value}, model) for a one-parameter round kernel near ``start``."""
+    best = None
+    for value in np.linspace(0.7 * start, 1.35 * start, 16):
+        model = make(float(value))
+        r = _residual(k, model)
+        if best is None or r < best[0]:
+            best = (r, {name: float(value)}, model)
+    return best
 
 
 def _streak_length(k: np.ndarray, angle_deg: float) -> float:
