@@ -14,8 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .color import REC709_LUMA, decode_to_linear, linear_to_srgb
-from .dtype import as_hwc, check_image, split_alpha
+from .color import gray_linear, linear_to_srgb
+from .dtype import check_image
 
 __all__ = ["blur_map", "focus_mask"]
 
@@ -24,10 +24,7 @@ _WINDOW_PX = 15
 
 
 def _encoded_gray(image: np.ndarray, linear_input: bool) -> np.ndarray:
-    colour, _ = split_alpha(as_hwc(image))
-    lin = decode_to_linear(colour, encoded=not linear_input)
-    gray = lin @ REC709_LUMA if lin.shape[2] == 3 else lin[:, :, 0]
-    return linear_to_srgb(np.clip(gray, 0, 1))
+    return linear_to_srgb(np.clip(gray_linear(image, encoded=not linear_input), 0, 1))
 
 
 def blur_map(image: np.ndarray, *, tile_px: int = 48, linear_input: bool = False) -> np.ndarray:

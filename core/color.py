@@ -15,6 +15,7 @@ __all__ = [
     "REC709_LUMA",
     "decode_to_linear",
     "encode_from_linear",
+    "gray_linear",
 ]
 
 REC709_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -86,3 +87,11 @@ def encode_from_linear(
     idx = np.clip(linear, 0.0, 1.0) * np.float32(steps)
     idx += np.float32(0.5)
     return _ENCODE_LUT[dt][idx.astype(np.int32)]
+
+
+def gray_linear(pixels: np.ndarray, *, encoded: bool = True) -> np.ndarray:
+    """Linear-light luminance (H, W) float32 of gray/RGB(A) storage values (alpha ignored)."""
+    arr = pixels if pixels.ndim == 3 else pixels[:, :, None]
+    colour = arr[:, :, :-1] if arr.shape[2] in (2, 4) else arr
+    lin = decode_to_linear(colour, encoded=encoded)
+    return lin @ REC709_LUMA if lin.shape[2] == 3 else lin[:, :, 0]

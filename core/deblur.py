@@ -29,7 +29,7 @@ from .deconvolve import (
     deconvolve_wiener,
 )
 from .dtype import as_hwc, check_image, split_alpha, to_float32
-from .noise import estimate_noise_sigma
+from .noise import measure_noise_sigma
 from .progress import ProgressCallback, Reporter
 from .psf import normalize_psf
 from .tiling import process_tiled
@@ -121,8 +121,7 @@ def deblur(
     luminance = channels == "luminance" and lin.shape[2] == 3
     src = (lin @ REC709_LUMA)[:, :, None] if luminance else lin
     # measure the noise once on the whole image, so every tile is regularised alike
-    noise = float(np.median([estimate_noise_sigma(src[:, :, c]) for c in range(src.shape[2])]))
-    noise = max(noise, 0.002)
+    noise = measure_noise_sigma(src)
     solver = _SOLVERS[method]
     margin = max(64, 4 * max(k.shape))
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import fft
 from .borders import padded_shape, smooth_periodic_pad
-from .noise import estimate_noise_sigma
+from .noise import measure_noise_sigma
 from .progress import ProgressCallback, Reporter
 from .psf import normalize_psf
 
@@ -99,9 +99,7 @@ def _noise_sigma(image: np.ndarray, noise_sigma: float | None) -> float:
             msg = f"noise_sigma must be a non-negative fraction of full scale, got {noise_sigma}"
             raise ValueError(msg)
         return float(noise_sigma)
-    sig = float(np.median([estimate_noise_sigma(image[:, :, c]) for c in range(image.shape[2])]))
-    # 8-bit quantisation and small model errors never vanish: keep a floor
-    return max(sig, 0.002)
+    return measure_noise_sigma(image)
 
 
 def _per_channel(image, k, solve, progress: ProgressCallback | None, stage: str) -> np.ndarray:

@@ -13,7 +13,10 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["estimate_noise_sigma"]
+__all__ = ["estimate_noise_sigma", "measure_noise_sigma", "NOISE_FLOOR"]
+
+# 8-bit quantisation and small model errors never vanish: regularisation keeps this floor
+NOISE_FLOOR = 0.002
 
 _MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 
@@ -74,3 +77,12 @@ def estimate_noise_sigma(
         if sel.size >= 16:
             resp = sel
     return float(math.sqrt(math.pi / 2) / 6.0 * resp.mean())
+
+
+def measure_noise_sigma(channels: np.ndarray) -> float:
+    """Noise sigma of (H, W, C) data for regularisation: median over channels, at least
+    ``NOISE_FLOOR``."""
+    sig = float(
+        np.median([estimate_noise_sigma(channels[:, :, c]) for c in range(channels.shape[2])])
+    )
+    return max(sig, NOISE_FLOOR)

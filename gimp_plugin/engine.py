@@ -96,6 +96,22 @@ def engine_available_in_process(config: EngineConfig) -> bool:
     return True
 
 
+def _use_in_process(config: EngineConfig) -> bool:
+    """True to run the engine here; False for the worker; raises when in-process is required
+    but numpy/OpenCV do not import."""
+    if config.mode != "worker" and engine_available_in_process(config):
+        log.info("engine: in-process in %s", sys.executable)
+        return True
+    if config.mode == "in-process":
+        msg = (
+            "engine.json asks for the in-process engine, but numpy/OpenCV do not import in "
+            f"this Python ({sys.executable}); run 'clearshot install-gimp' again"
+        )
+        raise EngineUnavailableError(msg)
+    log.info("engine: worker %s", config.python or sys.executable)
+    return False
+
+
 def run_request(
     request: dict[str, Any],
     data: bytes,
@@ -114,16 +130,8 @@ def run_request(
     Raises ValueError/TypeError (bad arguments), PluginCancelled (progress said stop),
     EngineUnavailableError, WorkerError or the engine's own exceptions in-process.
     """
-    if config.mode != "worker" and engine_available_in_process(config):
-        log.info("engine: in-process in %s", sys.executable)
+    if _use_in_process(config):
         return _run_in_process(request, data, shape, crop, progress, info)
-    if config.mode == "in-process":
-        msg = (
-            "engine.json asks for the in-process engine, but numpy/OpenCV do not import in "
-            f"this Python ({sys.executable}); run 'clearshot install-gimp' again"
-        )
-        raise EngineUnavailableError(msg)
-    log.info("engine: worker %s", config.python or sys.executable)
     return _run_worker(request, data, shape, config, crop, progress, info)
 
 
@@ -142,8 +150,7 @@ def run_analysis(
     Returns {"psf": (bytes, shape), "focus": (bytes, shape)}, float32 pictures in [0, 1];
     ``info`` receives ``diagnosis`` and ``message``. Raises as :func:`run_request`.
     """
-    if config.mode != "worker" and engine_available_in_process(config):
-        log.info("engine: in-process in %s", sys.executable)
+    if _use_in_process(config):
         import numpy as np
 
         from . import ops
@@ -152,13 +159,6 @@ def run_analysis(
         outs = ops.analyze(request, pixels, crop=crop, progress=progress, info=info)
         return {k: (v.astype("<f4", copy=False).tobytes(), tuple(v.shape))
                 for k, v in outs.items()}
-    if config.mode == "in-process":
-        msg = (
-            "engine.json asks for the in-process engine, but numpy/OpenCV do not import in "
-            f"this Python ({sys.executable}); run 'clearshot install-gimp' again"
-        )
-        raise EngineUnavailableError(msg)
-    log.info("engine: worker %s", config.python or sys.executable)
     return _run_worker(request, data, shape, config, crop, progress, info,
                        outputs=("psf", "focus"))
 

@@ -9,6 +9,7 @@ a header dict and the raw C-order data, so both sides stay exact and the worker 
 from __future__ import annotations
 
 import ast
+import math
 import os
 import struct
 
@@ -19,9 +20,7 @@ _MAGIC = b"\x93NUMPY"
 
 def write_npy(path: str | os.PathLike[str], data: bytes, shape: tuple[int, ...]) -> None:
     """Write ``data`` (C-order little-endian float32 of ``shape``) as a ``.npy`` file."""
-    count = 1
-    for side in shape:
-        count *= side
+    count = math.prod(shape)
     if len(data) != 4 * count:
         msg = f"expected {4 * count} bytes for float32 {shape}, got {len(data)}"
         raise ValueError(msg)
@@ -50,9 +49,7 @@ def read_npy(path: str | os.PathLike[str]) -> tuple[bytes, tuple[int, ...]]:
         msg = f"expected C-order little-endian float32, got {info}"
         raise ValueError(msg)
     shape = tuple(int(s) for s in info["shape"])
-    count = 1
-    for side in shape:
-        count *= side
+    count = math.prod(shape)
     if len(data) != 4 * count:
         msg = f"{os.fspath(path)!r}: expected {4 * count} bytes of data, found {len(data)}"
         raise ValueError(msg)
