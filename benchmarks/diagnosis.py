@@ -5,7 +5,7 @@ Sharp photos from ../shared/data/deblur/sharp are blurred in linear light (true 
 left sharp. Reported: classification accuracy (Gaussian counts as "defocus"), angle error and
 relative length/radius error where parametric, and seconds per image.
 
-    python benchmarks/diagnosis.py [--n 40] [--seed 1] [--big]
+    python benchmarks/diagnosis.py [--n 40] [--seed 1 [2 ...]] [--big]
 """
 
 from __future__ import annotations
@@ -71,16 +71,21 @@ def angle_error(a: float, b: float) -> float:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40, help="cases (spread over the families)")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--seed", type=int, nargs="+", default=[1], help="one or more seeds (n cases each)"
+    )
     ap.add_argument("--big", action="store_true", help="also time a 12 MP photo")
     ap.add_argument("--region-px", type=int, default=512, help="side of the analysed region")
     args = ap.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
     files = photos()
-    correct = 0
+    correct = within = total = 0
     angle_errs, size_errs, secs = [], [], []
     confusion: dict[tuple[str, str], int] = {}
-    for n in range(args.n):
+    cases = [(seed, n) for seed in args.seed for n in range(args.n)]
+    rng = np.random.default_rng(0)
+    for seed, n in cases:
+        if n == 0:
+            rng = np.random.default_rng(seed)
         family = FAMILIES[n % len(FAMILIES)]
         path = files[int(rng.integers(len(files)))]
         img, truth = make_case(path, family, rng)
@@ -90,6 +95,8 @@ def main(argv=None) -> None:
         expected = "defocus" if family == "gaussian" else family
         ok = d.kind == expected
         correct += ok
+        total += 1
+        tolerance_ok = ok
         confusion[(expected, d.kind)] = confusion.get((expected, d.kind), 0) + 1
         detail = ""
         if ok and family == "motion":
@@ -98,6 +105,7 @@ def main(argv=None) -> None:
             angle_errs.append(ae)
             size_errs.append(le)
             detail = f"angle err {ae:.1f} deg, length err {le * 100:.0f}%"
+            tolerance_ok = ae <= 5 and le <= 0.15
         elif ok and family in ("defocus", "gaussian"):
             if family == "defocus":
                 est = d.params.get("radius_px", 2 * d.params.get("sigma_px", 0))
@@ -107,13 +115,21 @@ def main(argv=None) -> None:
                 ref = truth["sigma_px"]
             size_errs.append(abs(est - ref) / ref)
             detail = f"size err {size_errs[-1] * 100:.0f}%"
+            tolerance_ok = size_errs[-1] <= 0.15
+        within += tolerance_ok
         print(
-            f"{n:3d} {path.parent.name}/{path.name:12s} {family:8s} -> {d.kind:8s} "
+            f"{seed}:{n:<3d} {path.parent.name}/{path.name:12s} {family:8s} -> {d.kind:8s} "
             f"conf {d.confidence:.2f} {detail} ({secs[-1]:.1f} s) "
-            + " ".join(f"{k}={v:.2f}" for k, v in d.evidence.items()),
+            + " ".join(f"{k}={v:.2f}" for k, v in d.evidence.items())
+            + " | "
+            + " ".join(f"{k}={v:.2f}" for k, v in d.params.items()),
             flush=True,
         )
-    print(f"\naccuracy {correct}/{args.n} = {correct / args.n * 100:.1f}%")
+    print(f"\naccuracy {correct}/{total} = {correct / total * 100:.1f}% (seeds {args.seed})")
+    print(
+        f"right kind and, where parametric, angle <= 5 deg and length/radius <= 15 %: "
+        f"{within}/{total} = {within / total * 100:.1f}%"
+    )
     if angle_errs:
         print(
             f"motion angle error: mean {np.mean(angle_errs):.2f} deg, "

@@ -11,7 +11,13 @@ from conftest import blur_valid, make_scene
 
 from core.cli import main
 from core.color import linear_to_srgb, srgb_to_linear
-from core.diagnose import diagnose, edge_widths_px, fit_parametric
+from core.diagnose import (
+    _ROUND_SPECTRUM,
+    diagnose,
+    edge_widths_px,
+    fit_parametric,
+    spectral_anisotropy,
+)
 from core.io import read_image, write_image
 from core.psf import defocus_psf, gaussian_psf, motion_psf
 from core.psf_estimate import estimate_psf
@@ -77,6 +83,30 @@ def test_edge_widths_see_the_motion_direction():
     # horizontal motion widens vertical edges (gradient along x, bin 0) most
     assert np.nanargmax(widths) in (0, 7)
     assert np.nanmax(widths) > 2 * np.nanmin(widths)
+
+
+def _arc_psf() -> np.ndarray:
+    """A camera-shake-like curved path (a bent arc), 21 px."""
+    k = np.zeros((21, 21), np.float32)
+    t = np.linspace(0, 1, 200)
+    for x, y in zip(10 + 8 * np.cos(np.pi * t), 4 + 12 * np.sin(np.pi * t * 0.8), strict=True):
+        k[int(round(y)), int(round(x))] += 1
+    return k / k.sum()
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_spectrum_tells_round_blur_from_directional_blur(seed):
+    def anisotropy(psf):
+        img = _blurred(psf, seed=seed).astype(np.float32) / 255
+        return spectral_anisotropy(srgb_to_linear(img) @ np.float32([0.2126, 0.7152, 0.0722]))
+
+    disk, gauss = anisotropy(defocus_psf(4)), anisotropy(gaussian_psf(2.0))
+    motion, arc = anisotropy(motion_psf(15, 30)), anisotropy(_arc_psf())
+    assert disk < _ROUND_SPECTRUM
+    assert gauss < _ROUND_SPECTRUM
+    assert motion > 2.0
+    assert arc > max(disk, gauss) + 0.3
+    assert spectral_anisotropy(np.zeros((64, 64), np.float32)) == 0.0  # smaller than a patch
 
 
 def test_parametric_fits_on_exact_kernels():
