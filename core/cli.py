@@ -178,11 +178,19 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
         help="deconvolve every channel (default) or luminance only (3x faster, no colour fringes)",
     )
     p.add_argument("--linear", action="store_true", help="the data is already linear light")
+    p.add_argument(
+        "--recipe",
+        metavar="NAME|FILE.toml",
+        help="run a recipe (first pass, masked sharpening, softening) and write the flattened "
+        "result: a preset (see 'clearshot recipes') or a recipe file",
+    )
 
 
 def _run_deblur(args: argparse.Namespace) -> int:
     from .deblur import deblur
 
+    if args.recipe:
+        return _run_deblur_recipe(args)
     given = _psf_from_args(args)
     if given is not None and args.mode != "auto":
         msg = (
@@ -220,6 +228,72 @@ def _run_deblur(args: argparse.Namespace) -> int:
         )
 
     return _process_files(args, "deblur", "-deblurred", work)
+
+
+def _run_deblur_recipe(args: argparse.Namespace) -> int:
+    """``clearshot deblur --recipe``: core.layer_stack.run_recipe, flattened."""
+    from .layer_stack import run_recipe
+    from .recipes import resolve_recipe
+
+    if _psf_from_args(args) is not None or args.mode != "auto":
+        msg = (
+            "--recipe sets the first pass itself; it cannot be combined with a blur model "
+            "(--motion, --defocus, --gaussian, --psf) or --mode (use a recipe whose deblur "
+            'step has mode = "motion", e.g. --recipe motion)'
+        )
+        raise ValueError(msg)
+    recipe = resolve_recipe(args.recipe)
+
+    def work(pixels, bar):
+        stack = run_recipe(pixels, recipe, linear_input=args.linear, progress=bar)
+        if not args.quiet:
+            bar.close()
+            for step in stack.provenance["steps"]:
+                line = f"{step['layer']}: {step['op']}"
+                if "pass" in step:
+                    line += f" ({step['pass']})"
+                    if "diagnosis" in step:
+                        line += f": {step['diagnosis']['explanation']}"
+                    if step.get("ai_fallback_reason"):
+                        line += f" [{step['ai_fallback_reason']}]"
+                print(f"{line}; mask {step['mask']}")
+        return stack.flatten()
+
+    return _process_files(args, f"{recipe.name}", f"-{recipe.name}", work)
+
+
+def _configure_recipes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--show", metavar="NAME", help="print a preset's TOML (to copy and edit)")
+
+
+def _run_recipes(args: argparse.Namespace) -> int:
+    from .recipes import load_preset, preset_names, preset_toml
+
+    if args.show:
+        print(preset_toml(args.show), end="")
+        return 0
+    for name in preset_names():
+        r = load_preset(name)
+        print(f"{name:12s} {r.description}")
+        print(f"{'':12s} steps: {' -> '.join(_step_summary(s) for s in r.steps)}")
+    print("\nclearshot deblur IN -o OUT --recipe NAME (or --recipe my.toml; see --show NAME)")
+    return 0
+
+
+def _step_summary(step) -> str:
+    if step.op == "deblur":
+        text = f"deblur ({step['method']}, strength {step['strength']:g})"
+    elif step.op in ("sharpen", "clarity"):
+        text = (
+            f"{step.op} {step['amount_pct']:g} %/{step['radius_px']:g} px/"
+            f"{step['threshold_levels']:g}"
+        )
+    else:
+        text = f"soften {step['sigma_px']:g} px"
+    mask = step["mask"]
+    if mask != "none" or step["invert_mask"]:
+        text += f" through {'inverted ' if step['invert_mask'] else ''}{mask}"
+    return text
 
 
 # ----------------------------------------------------------------------------- sharpen
@@ -425,6 +499,11 @@ _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         _run_deblur,
     ),
     "sharpen": ("unsharp mask with Photoshop semantics", _configure_sharpen, _run_sharpen),
+    "recipes": (
+        "list the built-in recipes (presets) for deblur --recipe, or print one as TOML",
+        _configure_recipes,
+        _run_recipes,
+    ),
     "mask": (
         "build a mask (faces, eyes, in-focus subject, detail) for inspection or later use",
         _configure_mask,

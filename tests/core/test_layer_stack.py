@@ -7,6 +7,7 @@ import types
 
 import numpy as np
 import pytest
+from conftest import make_scene
 
 from core import layer_stack
 from core.deblur import deblur
@@ -17,7 +18,6 @@ from core.masks import apply_through_mask, feather
 from core.psf import gaussian_psf
 from core.recipes import load_preset, parse_recipe
 from core.sharpen import unsharp_mask
-from tests.conftest import make_scene
 
 
 def _recipe(*steps: str) -> object:
@@ -241,7 +241,7 @@ def test_ai_pass_is_used_when_core_ai_imports(monkeypatch):
 def test_ai_pass_falls_back_to_classical_auto_when_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "core.ai", None)  # import raises ImportError
     sharp = make_scene(96, 96, seed=1)
-    from tests.conftest import blur_valid
+    from conftest import blur_valid
 
     blurred, _ = blur_valid(sharp, gaussian_psf(1.5))
     img = from_float32(blurred, np.uint8)

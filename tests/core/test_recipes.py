@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_scene
 
 from core.io import read_recipe
 from core.layer_stack import run_recipe
@@ -19,7 +20,6 @@ from core.recipes import (
     recipe_to_toml,
     resolve_recipe,
 )
-from tests.conftest import make_scene
 
 EXPECTED_PRESETS = {"portrait", "old-photo", "motion", "focus", "landscape"}
 
@@ -197,3 +197,59 @@ def test_every_preset_loads_and_runs_on_a_small_image(name):
     np.testing.assert_array_equal(img, before)
     assert len(stack.layers) == 1 + len(load_preset(name).steps)
     assert stack.provenance["recipe"]["name"] == name
+
+
+# ----------------------------------------------------------------------------- command line
+def _png(tmp_path) -> tuple[str, np.ndarray]:
+    from core.io import write_image
+
+    img = (make_scene(64, 80, seed=4) * 255).round().astype(np.uint8)
+    path = tmp_path / "in.png"
+    write_image(path, img)
+    return str(path), img
+
+
+def test_cli_deblur_with_a_recipe_writes_the_flattened_stack(tmp_path, capsys):
+    from core.cli import main
+    from core.io import read_image
+
+    src, img = _png(tmp_path)
+    out = tmp_path / "out.png"
+    assert main(["deblur", src, "-o", str(out), "--recipe", "landscape"]) == 0
+    got = read_image(out).pixels
+    expected = run_recipe(img, load_preset("landscape")).flatten()
+    np.testing.assert_array_equal(got, expected)
+    text = capsys.readouterr().out
+    assert "Deblurred: deblur (classical-auto" in text
+    assert "wrote" in text
+
+
+def test_cli_deblur_with_a_recipe_file_and_bad_combinations(tmp_path, capsys):
+    from core.cli import main
+
+    src, _ = _png(tmp_path)
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text(MINIMAL.replace('mask = "faces+eyes"', 'mask = "detail"'), "utf-8")
+    out = tmp_path / "out.png"
+    assert main(["deblur", src, "-o", str(out), "--recipe", str(recipe), "-q"]) == 0
+    assert out.exists()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MINIMAL.replace("radius_px", "radius"), "utf-8")
+    assert main(["deblur", src, "-o", str(tmp_path / "b.png"), "--recipe", str(bad)]) == 2
+    assert "unknown key 'radius'" in capsys.readouterr().err
+    assert main(["deblur", src, "-o", str(tmp_path / "c.png"), "--recipe", "x", "--defocus", "2"])
+    assert "cannot be combined" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_cli_recipes_lists_and_shows_presets(capsys):
+    from core.cli import main
+
+    assert main(["recipes"]) == 0
+    listing = capsys.readouterr().out
+    for name in EXPECTED_PRESETS:
+        assert name in listing
+    assert "sharpen 120 %/1.5 px/5 through faces+eyes" in listing
+    assert main(["recipes", "--show", "portrait"]) == 0
+    assert parse_recipe(capsys.readouterr().out) == load_preset("portrait")
+    assert main(["recipes", "--show", "nope"]) == 2
