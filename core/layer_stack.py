@@ -16,8 +16,10 @@ steps through their masks (:func:`core.mask_ops.apply_through_mask`):
     layer_k     = op_k(composite_{k-1})
     composite_k = apply_through_mask(composite_{k-1}, layer_k, mask_k * opacity_k)
 
-and :meth:`LayerStack.flatten` recomputes that from the layers alone. Where a layer's mask is
-0 the pixels below come through bit for bit; alpha is never filtered.
+and :meth:`LayerStack.flatten` recomputes that from the layers alone. Automatic masks
+(faces, eyes, subject, detail) are found on ``composite_{k-1}``, the image the step works
+on. Where a layer's mask is 0 the pixels below come through bit for bit; alpha is never
+filtered.
 
 The ``method = "ai"`` first pass calls ``core.ai.ai_deblur(image, *, strength, linear_input,
 progress)`` when :mod:`core.ai` imports, and otherwise the classical Auto pass
@@ -335,7 +337,9 @@ def build_step_mask(
     Parameters
     ----------
     image : ndarray
-        The image the automatic masks are found on (the recipe's input).
+        The image the automatic masks are found on: :func:`run_recipe` passes the step's
+        input (the composite below it), so faces and eyes are looked for after the first
+        pass, where they are sharper (fewer false detections than on the blurred photo).
     step : Step
         Uses ``mask``, ``invert_mask``, ``grow_px`` and ``feather_px``.
     host_masks : mapping, optional
@@ -469,14 +473,17 @@ def run_recipe(
     layers: list[Layer] = [base]
     current = image
     cache: dict[str, Any] = {}
+    cache_for = current
     steps_info: list[dict[str, Any]] = []
     n = len(recipe.steps)
     for i, step in enumerate(recipe.steps):
         sub = rep.sub(i / n, (i + 1) / n)
         pixels, info = _run_op(current, step, linear_input=linear_input, rep=sub.sub(0, 0.9))
         sub(0.9, "masks")
+        if current is not cache_for:  # automatic masks are found on the step's input
+            cache, cache_for = {}, current
         mask, desc, found = build_step_mask(
-            image, step, host_masks=host_masks, linear_input=linear_input, cache=cache
+            current, step, host_masks=host_masks, linear_input=linear_input, cache=cache
         )
         if lim is not None:
             mask = lim.copy() if mask is None else mask * lim

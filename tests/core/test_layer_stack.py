@@ -120,7 +120,7 @@ def test_flatten_equals_direct_application(dtype, blend_space):
     from core.masks import detail_mask
 
     c = unsharp_mask(x3, 30, 10, 0, luminance_only=True)
-    x4 = apply_through_mask(x3, c, feather(detail_mask(img), 2), linear=linear)
+    x4 = apply_through_mask(x3, c, feather(detail_mask(x3), 2), linear=linear)
     so = soften(x4, 0.7)
     x5 = apply_through_mask(x4, so, 1 - sel, linear=linear)
 
