@@ -70,6 +70,7 @@ __all__ = [
     "preset_toml",
     "resolve_recipe",
     "parse_mask_spec",
+    "with_mask",
 ]
 
 RECIPE_VERSION = 1
@@ -436,3 +437,20 @@ def resolve_recipe(spec: str) -> Recipe:
         ".toml file; give a preset name or the path of a recipe file"
     )
     raise ValueError(msg)
+
+
+def with_mask(recipe: Recipe, mask: str, *, ops: tuple[str, ...] = ("sharpen",)) -> Recipe:
+    """The recipe with ``mask`` on every step whose op is in ``ops`` (hosts' "mask" choice).
+
+    Grow, feather and inversion of those steps are kept; other steps are unchanged.
+
+    >>> r = with_mask(load_preset("portrait"), "black")
+    >>> [s["mask"] for s in r.steps]
+    ['none', 'black']
+    """
+    parse_mask_spec(mask)
+    steps = tuple(
+        Step(s.op, MappingProxyType({**s.params, "mask": mask})) if s.op in ops else s
+        for s in recipe.steps
+    )
+    return Recipe(recipe.name, recipe.description, steps, recipe.version, recipe.source)
