@@ -432,8 +432,8 @@ def run_recipe(
     masks : mapping, optional
         Host-supplied mask sources: ``{"selection": float32 (H, W) in [0, 1]}``.
     region : ndarray float32 (H, W) in [0, 1], optional
-        Where anything may change (GIMP's selection): every layer's mask is multiplied by it,
-        so pixels where it is 0 stay exactly the input's.
+        Where anything may change (GIMP's selection): every layer's mask is intersected with
+        it (the minimum of the two), so pixels where it is 0 stay exactly the input's.
     linear_input : bool, default False
         The data is linear light already.
     blend_space : {"linear", "encoded"}, default "linear"
@@ -486,7 +486,7 @@ def run_recipe(
             current, step, host_masks=host_masks, linear_input=linear_input, cache=cache
         )
         if lim is not None:
-            mask = lim.copy() if mask is None else mask * lim
+            mask = lim.copy() if mask is None else np.minimum(mask, lim)
             desc += " within the selection"
         layer = Layer(
             step.layer_name,

@@ -283,3 +283,12 @@ def test_progress_is_monotone_and_cancel_stops():
 
 def test_module_exports():
     assert set(layer_stack.__all__) >= {"Layer", "LayerStack", "run_recipe", "soften"}
+
+
+def test_region_intersects_a_selection_mask_without_squaring_it():
+    img = _image(np.uint8)
+    sel = feather(_square_mask(*img.shape[:2]), 6)
+    stack = run_recipe(
+        img, _recipe(SHARPEN + 'mask = "selection"'), masks={"selection": sel}, region=sel
+    )
+    np.testing.assert_array_equal(stack.layers[1].mask, sel)
