@@ -292,3 +292,26 @@ def test_region_intersects_a_selection_mask_without_squaring_it():
         img, _recipe(SHARPEN + 'mask = "selection"'), masks={"selection": sel}, region=sel
     )
     np.testing.assert_array_equal(stack.layers[1].mask, sel)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4])
+@pytest.mark.parametrize("name", ["portrait", "old-photo"])
+def test_presets_on_gray_and_alpha_images_keep_alpha(channels, name):
+    x = make_scene(56, 64, seed=8)
+    gray = x @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    if channels == 1:
+        img = from_float32(gray, np.uint16)
+    elif channels == 2:
+        img = from_float32(
+            np.stack([gray, np.linspace(0, 1, 64)[None].repeat(56, 0)], 2), np.uint16
+        )
+    else:
+        img = _image(np.uint16, 4, 56, 64)
+    stack = run_recipe(img, load_preset(name))
+    out = stack.flatten()
+    assert out.shape == img.shape
+    assert out.dtype == img.dtype
+    if channels in (2, 4):
+        np.testing.assert_array_equal(out[..., -1], img[..., -1])
+        for layer in stack.layers:
+            np.testing.assert_array_equal(layer.pixels[..., -1], img[..., -1])

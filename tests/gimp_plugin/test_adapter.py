@@ -121,7 +121,7 @@ def test_hybrid_gives_layers_masks_and_keeps_outside_the_selection(mode):
                                selection=(sel.tobytes(), sel.shape), info=info)
     names = [layer["name"] for layer in info["layers"]]
     assert names == ["Deblurred", "Sharpened (faces and eyes)"]
-    assert info["layers"][1]["opacity_pct"] == 50.0
+    assert info["layers"][1]["opacity_pct"] == 35.0
     assert all(layer["has_mask"] for layer in info["layers"])  # limited to the selection
     assert "arrays" not in info
     assert info["provenance"]["recipe"]["name"] == "portrait"
