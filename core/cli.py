@@ -184,6 +184,12 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
         help="run a recipe (first pass, masked sharpening, softening) and write the flattened "
         "result: a preset (see 'clearshot recipes') or a recipe file",
     )
+    p.add_argument(
+        "--provenance",
+        metavar="FILE.json",
+        help="with --recipe (one input): write what ran (recipe, parameters, first pass and "
+        "its diagnosis or AI model, masks found) as JSON",
+    )
 
 
 def _run_deblur(args: argparse.Namespace) -> int:
@@ -191,6 +197,9 @@ def _run_deblur(args: argparse.Namespace) -> int:
 
     if args.recipe:
         return _run_deblur_recipe(args)
+    if args.provenance:
+        msg = "--provenance records a recipe run; use it with --recipe"
+        raise ValueError(msg)
     given = _psf_from_args(args)
     if given is not None and args.mode != "auto":
         msg = (
@@ -243,9 +252,20 @@ def _run_deblur_recipe(args: argparse.Namespace) -> int:
         )
         raise ValueError(msg)
     recipe = resolve_recipe(args.recipe)
+    if args.provenance and len(args.inputs) > 1:
+        msg = "--provenance takes one input image"
+        raise ValueError(msg)
+    if args.provenance and os.path.exists(args.provenance) and not args.overwrite:
+        msg = f"{args.provenance} exists; pass --overwrite to replace it"
+        raise FileExistsError(msg)
 
     def work(pixels, bar):
         stack = run_recipe(pixels, recipe, linear_input=args.linear, progress=bar)
+        if args.provenance:
+            import json
+
+            with open(args.provenance, "w", encoding="utf-8") as fh:
+                json.dump(stack.provenance, fh, indent=1)
         if not args.quiet:
             bar.close()
             for step in stack.provenance["steps"]:

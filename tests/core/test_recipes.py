@@ -224,6 +224,24 @@ def test_cli_deblur_with_a_recipe_writes_the_flattened_stack(tmp_path, capsys):
     assert "wrote" in text
 
 
+def test_cli_writes_the_provenance(tmp_path):
+    import json
+
+    from core.cli import main
+
+    src, _ = _png(tmp_path)
+    prov = tmp_path / "p.json"
+    out = tmp_path / "out.png"
+    args = ["deblur", src, "-o", str(out), "--recipe", "portrait", "--provenance", str(prov)]
+    assert main([*args, "-q"]) == 0
+    data = json.loads(prov.read_text())
+    assert data["recipe"]["name"] == "portrait"
+    assert data["recipe"]["toml"] == load_preset("portrait").to_toml()
+    assert data["steps"][0]["pass"] in ("ai", "classical-auto")
+    assert main([*args, "-q"]) == 2  # both exist: refused without --overwrite
+    assert main(["deblur", src, "-o", str(out), "--provenance", str(prov), "--overwrite"]) == 2
+
+
 def test_cli_deblur_with_a_recipe_file_and_bad_combinations(tmp_path, capsys):
     from core.cli import main
 
