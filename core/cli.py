@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import ClearshotError, OperationCancelled
+from .errors import ClearshotError, MissingDependencyError, OperationCancelled
 
 __all__ = ["main", "build_parser"]
 
@@ -185,6 +185,12 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
         "result: a preset (see 'clearshot recipes') or a recipe file",
     )
     p.add_argument(
+        "--layers",
+        metavar="OUT.psd",
+        help="with --recipe (one 8/16-bit input): also write the layer stack as a layered PSD "
+        "(Background, then each step's layer with its mask; needs the PSD bridge)",
+    )
+    p.add_argument(
         "--provenance",
         metavar="FILE.json",
         help="with --recipe (one input): write what ran (recipe, parameters, first pass and "
@@ -252,8 +258,11 @@ def _run_deblur_recipe(args: argparse.Namespace) -> int:
         )
         raise ValueError(msg)
     recipe = resolve_recipe(args.recipe)
-    if args.provenance and len(args.inputs) > 1:
-        msg = "--provenance takes one input image"
+    if (args.provenance or args.layers) and len(args.inputs) > 1:
+        msg = "--provenance and --layers take one input image"
+        raise ValueError(msg)
+    if args.layers and not args.layers.lower().endswith(".psd"):
+        msg = f"--layers writes a Photoshop file: give a .psd path, got {args.layers!r}"
         raise ValueError(msg)
     if args.provenance and os.path.exists(args.provenance) and not args.overwrite:
         msg = f"{args.provenance} exists; pass --overwrite to replace it"
@@ -277,9 +286,24 @@ def _run_deblur_recipe(args: argparse.Namespace) -> int:
                     if step.get("ai_fallback_reason"):
                         line += f" [{step['ai_fallback_reason']}]"
                 print(f"{line}; mask {step['mask']}")
+        if args.layers:
+            _write_layers(pixels, recipe, args)
         return stack.flatten()
 
     return _process_files(args, f"{recipe.name}", f"-{recipe.name}", work)
+
+
+def _write_layers(pixels: np.ndarray, recipe, args: argparse.Namespace) -> None:
+    """The layered PSD of ``--layers``, through the PSD bridge (imported only here)."""
+    try:
+        from psd_bridge.api import write_recipe_layers
+    except ModuleNotFoundError as exc:
+        msg = f"--layers needs the PSD bridge (psd_bridge, psd-tools): {exc}"
+        raise MissingDependencyError(msg) from exc
+    report = write_recipe_layers(pixels, recipe, args.layers, overwrite=args.overwrite)
+    if not args.quiet:
+        names = [c["new_layer"] for c in report["changes"]]
+        print(f"wrote {args.layers} (Background, {', '.join(names)})")
 
 
 def _configure_recipes(p: argparse.ArgumentParser) -> None:
@@ -594,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
         print(f"clearshot: error: {exc}", file=sys.stderr)
         return 2
-    except (ClearshotError, OSError) as exc:
+    except (ClearshotError, MissingDependencyError, OSError) as exc:
         print(f"clearshot: error: {exc}", file=sys.stderr)
         return 1
 

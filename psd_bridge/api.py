@@ -55,6 +55,7 @@ __all__ = [
     "sharpen_operation",
     "deblur_operation",
     "recipe_operation",
+    "write_recipe_layers",
     "SUPPORTED_MODES",
 ]
 
@@ -1091,6 +1092,31 @@ def _blend(orig: np.ndarray, result: np.ndarray, weight: np.ndarray, n: int,
     else:
         out[:, :, :n] = np.clip(np.rint(v), 0, _FULL[depth]).astype(orig.dtype)
     return out
+
+
+def write_recipe_layers(pixels: np.ndarray, recipe: Any, out: str | os.PathLike[str], *,
+                        overwrite: bool = False,
+                        progress: ProgressCallback | None = None) -> dict:
+    """A new layered PSD: ``pixels`` as "Background" and the recipe's layers above it.
+
+    The one-layer document (:func:`psd_bridge.create.new_document`) is written beside ``out``,
+    opened, given the recipe's layers by :meth:`PSDDocument.apply_recipe` and saved to ``out``
+    with the usual verification; the temporary file is removed. Returns the save report.
+    """
+    from .create import new_document
+
+    dest = Path(out)
+    if dest.exists() and not overwrite:
+        msg = f"{dest} exists; pass --overwrite to replace it"
+        raise FileExistsError(msg)
+    base = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.base.psd")
+    base.write_bytes(new_document(pixels))
+    try:
+        with open_document(base) as doc:
+            doc.apply_recipe(doc.find("Background"), recipe, progress=progress)
+            return doc.save(dest, overwrite=overwrite)
+    finally:
+        base.unlink(missing_ok=True)
 
 
 def open_document(path: str | os.PathLike[str]) -> PSDDocument:

@@ -171,3 +171,69 @@ def test_cli_recipe_new_layers_and_replace(tmp_path, capsys):
         == 2
     )
     assert "cannot be combined" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("dtype", "channels"), [(np.uint8, 3), (np.uint16, 4), (np.uint8, 1)])
+def test_cli_deblur_recipe_writes_a_layered_psd(tmp_path, capsys, dtype, channels):
+    from psd_tools import PSDImage
+
+    from core.io import read_image, write_image
+
+    x = make_scene(40, 48, seed=9)
+    if channels == 1:
+        x = x @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    elif channels == 4:
+        x = np.concatenate([x, np.full((40, 48, 1), 1.0, np.float32)], axis=2)
+        x[:4, :, 3] = 0.5
+    img = from_float32(x, dtype)
+    src = tmp_path / "in.png"
+    write_image(src, img)
+    flat, layered = tmp_path / "out.png", tmp_path / "out.psd"
+    rc = main(
+        ["deblur", str(src), "-o", str(flat), "--recipe", "landscape", "--layers", str(layered)]
+    )
+    assert rc == 0
+    assert f"wrote {layered} (Background, Background deblurred, Background sharpened" in (
+        capsys.readouterr().out
+    )
+    psd = PSDImage.open(layered)
+    names = [layer.name for layer in psd]
+    assert names == ["Background", "Background deblurred", "Background sharpened (detail)"]
+    assert psd[2].has_mask()
+    assert psd.depth == (8 if dtype == np.uint8 else 16)
+    base = psd_tools_pixels(psd[0], psd.depth)
+    np.testing.assert_array_equal(
+        base[:, :, : min(channels, 3)],
+        read_image(src).pixels.reshape(40, 48, -1)[:, :, : min(channels, 3)],
+    )
+    assert flat.exists()
+    assert (
+        main(
+            [
+                "deblur",
+                str(src),
+                "-o",
+                str(tmp_path / "o2.png"),
+                "--recipe",
+                "landscape",
+                "--layers",
+                str(layered),
+            ]
+        )
+        == 2
+    )  # exists
+    assert (
+        main(
+            [
+                "deblur",
+                str(src),
+                "-o",
+                str(tmp_path / "o3.png"),
+                "--recipe",
+                "landscape",
+                "--layers",
+                str(tmp_path / "x.tif"),
+            ]
+        )
+        == 2
+    )
