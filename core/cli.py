@@ -185,6 +185,12 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
         "result: a preset (see 'clearshot recipes') or a recipe file",
     )
     p.add_argument(
+        "--selection",
+        metavar="MASK.png",
+        help="with --recipe: a mask image (white = selected, as a GIMP selection): every "
+        "layer is limited to it and it is the recipe's 'selection' mask source",
+    )
+    p.add_argument(
         "--layers",
         metavar="OUT.psd",
         help="with --recipe (one 8/16-bit input): also write the layer stack as a layered PSD "
@@ -203,8 +209,8 @@ def _run_deblur(args: argparse.Namespace) -> int:
 
     if args.recipe:
         return _run_deblur_recipe(args)
-    if args.provenance:
-        msg = "--provenance records a recipe run; use it with --recipe"
+    if args.provenance or args.layers or args.selection:
+        msg = "--provenance, --layers and --selection go with --recipe"
         raise ValueError(msg)
     given = _psf_from_args(args)
     if given is not None and args.mode != "auto":
@@ -268,8 +274,28 @@ def _run_deblur_recipe(args: argparse.Namespace) -> int:
         msg = f"{args.provenance} exists; pass --overwrite to replace it"
         raise FileExistsError(msg)
 
+    selection = None
+    if args.selection:
+        from .io import read_image
+        from .masks import mask_from_array
+
+        selection = mask_from_array(read_image(args.selection).pixels)
+
     def work(pixels, bar):
-        stack = run_recipe(pixels, recipe, linear_input=args.linear, progress=bar)
+        if selection is not None and selection.shape != pixels.shape[:2]:
+            msg = (
+                f"--selection {args.selection} is {selection.shape[1]}x{selection.shape[0]} "
+                f"px, the image {pixels.shape[1]}x{pixels.shape[0]}; they must match"
+            )
+            raise ValueError(msg)
+        stack = run_recipe(
+            pixels,
+            recipe,
+            masks=None if selection is None else {"selection": selection},
+            region=selection,
+            linear_input=args.linear,
+            progress=bar,
+        )
         if args.provenance:
             import json
 

@@ -242,6 +242,25 @@ def test_cli_writes_the_provenance(tmp_path):
     assert main(["deblur", src, "-o", str(out), "--provenance", str(prov), "--overwrite"]) == 2
 
 
+def test_cli_selection_limits_the_recipe_exactly(tmp_path):
+    from core.cli import main
+    from core.io import read_image, write_image
+
+    src, img = _png(tmp_path)
+    sel = np.zeros(img.shape[:2], np.uint8)
+    sel[10:50, 20:60] = 255
+    write_image(tmp_path / "sel.png", sel)
+    out = tmp_path / "out.png"
+    text = MINIMAL.replace('mask = "faces+eyes"', 'mask = "selection"')
+    (tmp_path / "r.toml").write_text(text, "utf-8")
+    args = ["deblur", src, "-o", str(out), "--recipe", str(tmp_path / "r.toml")]
+    assert main([*args, "--selection", str(tmp_path / "sel.png"), "-q"]) == 0
+    got = read_image(out).pixels
+    np.testing.assert_array_equal(got[sel == 0], img[sel == 0])
+    assert not np.array_equal(got[sel > 0], img[sel > 0])
+    assert main([*args, "-q", "--overwrite"]) == 2  # mask "selection" without one
+
+
 def test_cli_deblur_with_a_recipe_file_and_bad_combinations(tmp_path, capsys):
     from core.cli import main
 
