@@ -213,8 +213,6 @@ def hybrid():
     merged = flat.flatten()
     dump(merged, "R'G'B' u8", np.uint8, "hybrid-composite")
     flat.delete()
-    # one undo step: undoing it removes the group
-    info["undo_steps_ok"] = bool(image.undo_is_enabled())
     image.delete()
     return info
 
