@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .errors import ClearshotError, OperationCancelled
+from .errors import ClearshotError, MissingDependencyError, OperationCancelled
 
 __all__ = ["main", "build_parser"]
 
@@ -178,11 +178,40 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
         help="deconvolve every channel (default) or luminance only (3x faster, no colour fringes)",
     )
     p.add_argument("--linear", action="store_true", help="the data is already linear light")
+    p.add_argument(
+        "--recipe",
+        metavar="NAME|FILE.toml",
+        help="run a recipe (first pass, masked sharpening, softening) and write the flattened "
+        "result: a preset (see 'clearshot recipes') or a recipe file",
+    )
+    p.add_argument(
+        "--selection",
+        metavar="MASK.png",
+        help="with --recipe: a mask image (white = selected, as a GIMP selection): every "
+        "layer is limited to it and it is the recipe's 'selection' mask source",
+    )
+    p.add_argument(
+        "--layers",
+        metavar="OUT.psd",
+        help="with --recipe (one 8/16-bit input): also write the layer stack as a layered PSD "
+        "(Background, then each step's layer with its mask; needs the PSD bridge)",
+    )
+    p.add_argument(
+        "--provenance",
+        metavar="FILE.json",
+        help="with --recipe (one input): write what ran (recipe, parameters, first pass and "
+        "its diagnosis or AI model, masks found) as JSON",
+    )
 
 
 def _run_deblur(args: argparse.Namespace) -> int:
     from .deblur import deblur
 
+    if args.recipe:
+        return _run_deblur_recipe(args)
+    if args.provenance or args.layers or args.selection:
+        msg = "--provenance, --layers and --selection go with --recipe"
+        raise ValueError(msg)
     given = _psf_from_args(args)
     if given is not None and args.mode != "auto":
         msg = (
@@ -220,6 +249,121 @@ def _run_deblur(args: argparse.Namespace) -> int:
         )
 
     return _process_files(args, "deblur", "-deblurred", work)
+
+
+def _run_deblur_recipe(args: argparse.Namespace) -> int:
+    """``clearshot deblur --recipe``: core.layer_stack.run_recipe, flattened."""
+    from .layer_stack import run_recipe
+    from .recipes import resolve_recipe
+
+    if _psf_from_args(args) is not None or args.mode != "auto":
+        msg = (
+            "--recipe sets the first pass itself; it cannot be combined with a blur model "
+            "(--motion, --defocus, --gaussian, --psf) or --mode (use a recipe whose deblur "
+            'step has mode = "motion", e.g. --recipe motion)'
+        )
+        raise ValueError(msg)
+    recipe = resolve_recipe(args.recipe)
+    if (args.provenance or args.layers) and len(args.inputs) > 1:
+        msg = "--provenance and --layers take one input image"
+        raise ValueError(msg)
+    if args.layers and not args.layers.lower().endswith(".psd"):
+        msg = f"--layers writes a Photoshop file: give a .psd path, got {args.layers!r}"
+        raise ValueError(msg)
+    if args.provenance and os.path.exists(args.provenance) and not args.overwrite:
+        msg = f"{args.provenance} exists; pass --overwrite to replace it"
+        raise FileExistsError(msg)
+
+    selection = None
+    if args.selection:
+        from .io import read_image
+        from .masks import mask_from_array
+
+        selection = mask_from_array(read_image(args.selection).pixels)
+
+    def work(pixels, bar):
+        if selection is not None and selection.shape != pixels.shape[:2]:
+            msg = (
+                f"--selection {args.selection} is {selection.shape[1]}x{selection.shape[0]} "
+                f"px, the image {pixels.shape[1]}x{pixels.shape[0]}; they must match"
+            )
+            raise ValueError(msg)
+        stack = run_recipe(
+            pixels,
+            recipe,
+            masks=None if selection is None else {"selection": selection},
+            region=selection,
+            linear_input=args.linear,
+            progress=bar,
+        )
+        if args.provenance:
+            import json
+
+            with open(args.provenance, "w", encoding="utf-8") as fh:
+                json.dump(stack.provenance, fh, indent=1)
+        if not args.quiet:
+            bar.close()
+            for step in stack.provenance["steps"]:
+                line = f"{step['layer']}: {step['op']}"
+                if "pass" in step:
+                    line += f" ({step['pass']})"
+                    if "diagnosis" in step:
+                        line += f": {step['diagnosis']['explanation']}"
+                    if step.get("ai_fallback_reason"):
+                        line += f" [{step['ai_fallback_reason']}]"
+                print(f"{line}; mask {step['mask']}")
+        if args.layers:
+            _write_layers(pixels, recipe, args)
+        return stack.flatten()
+
+    return _process_files(args, f"{recipe.name}", f"-{recipe.name}", work)
+
+
+def _write_layers(pixels: np.ndarray, recipe, args: argparse.Namespace) -> None:
+    """The layered PSD of ``--layers``, through the PSD bridge (imported only here)."""
+    try:
+        from psd_bridge.api import write_recipe_layers
+    except ModuleNotFoundError as exc:
+        msg = f"--layers needs the PSD bridge (psd_bridge, psd-tools): {exc}"
+        raise MissingDependencyError(msg) from exc
+    report = write_recipe_layers(pixels, recipe, args.layers, overwrite=args.overwrite)
+    if not args.quiet:
+        names = [c["new_layer"] for c in report["changes"]]
+        print(f"wrote {args.layers} (Background, {', '.join(names)})")
+
+
+def _configure_recipes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--show", metavar="NAME", help="print a preset's TOML (to copy and edit)")
+
+
+def _run_recipes(args: argparse.Namespace) -> int:
+    from .recipes import load_preset, preset_names, preset_toml
+
+    if args.show:
+        print(preset_toml(args.show), end="")
+        return 0
+    for name in preset_names():
+        r = load_preset(name)
+        print(f"{name:12s} {r.description}")
+        print(f"{'':12s} steps: {' -> '.join(_step_summary(s) for s in r.steps)}")
+    print("\nclearshot deblur IN -o OUT --recipe NAME (or --recipe my.toml; see --show NAME)")
+    return 0
+
+
+def _step_summary(step) -> str:
+    if step.op == "deblur":
+        text = f"deblur ({step['method']}, strength {step['strength']:g})"
+    elif step.op in ("sharpen", "clarity"):
+        text = (
+            f"{step.op} {step['amount_pct']:g} %/{step['radius_px']:g} px/"
+            f"{step['threshold_levels']:g}"
+        )
+    else:
+        text = f"soften {step['sigma_px']:g} px"
+    mask = step["mask"]
+    if mask != "none" or step["invert_mask"]:
+        text += f" through {'inverted ' if step['invert_mask'] else ''}{mask}"
+    return text
 
 
 # ----------------------------------------------------------------------------- sharpen
@@ -425,6 +569,11 @@ _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         _run_deblur,
     ),
     "sharpen": ("unsharp mask with Photoshop semantics", _configure_sharpen, _run_sharpen),
+    "recipes": (
+        "list the built-in recipes (presets) for deblur --recipe, or print one as TOML",
+        _configure_recipes,
+        _run_recipes,
+    ),
     "mask": (
         "build a mask (faces, eyes, in-focus subject, detail) for inspection or later use",
         _configure_mask,
@@ -495,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
         print(f"clearshot: error: {exc}", file=sys.stderr)
         return 2
-    except (ClearshotError, OSError) as exc:
+    except (ClearshotError, MissingDependencyError, OSError) as exc:
         print(f"clearshot: error: {exc}", file=sys.stderr)
         return 1
 

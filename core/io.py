@@ -49,7 +49,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -57,6 +57,9 @@ from PIL import Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from .dtype import as_hwc, check_image
 from .errors import ImageReadError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from .recipes import Recipe
 
 __all__ = [
     "MAX_PIXELS",
@@ -66,6 +69,7 @@ __all__ = [
     "write_image",
     "output_path_for",
     "read_psf",
+    "read_recipe",
 ]
 
 #: Largest image (width x height) that :func:`read_image` decodes or :func:`write_image`
@@ -981,3 +985,31 @@ def read_psf(path: str | os.PathLike[str]) -> np.ndarray:
     pixels = read_image(name).pixels.astype(np.float64)
     colour = pixels[:, :, :-1] if pixels.shape[2] in (2, 4) else pixels
     return normalize_psf(colour.mean(axis=2), name=f"PSF file {name!r}")
+
+
+def read_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Read a recipe file (TOML, see :mod:`core.recipes`) and validate it.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file (the message names it).
+    ValueError
+        The text is not a valid recipe (the message names the key, line and expected values).
+    """
+    from .recipes import parse_recipe
+
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        msg = f"cannot read the recipe file {name!r}: no such file"
+        raise FileNotFoundError(msg)
+    if os.path.getsize(name) > 1 << 20:
+        msg = f"the recipe file {name!r} is over 1 MiB; a recipe is a short TOML text"
+        raise ValueError(msg)
+    try:
+        with open(name, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        msg = f"the recipe file {name!r} is not UTF-8 text: {exc}"
+        raise ValueError(msg) from None
+    return parse_recipe(text, source=name)

@@ -93,7 +93,8 @@ class _Preview:
             x0, y0 = max(0, x - margin), max(0, y - margin)
             x1, y1 = min(dw, x + w + margin), min(dh, y + h + margin)
             fmt = params.babl_format(
-                linear=self.spec.linear, gray=self.drawable.is_gray(),
+                linear=self.spec.linear and request.get("read") != "encoded",
+                gray=self.drawable.is_gray(),
                 alpha=self.drawable.has_alpha(),
             )
             raw = self.drawable.get_buffer().get(

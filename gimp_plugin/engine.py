@@ -32,6 +32,7 @@ __all__ = [
     "load_config",
     "run_request",
     "run_analysis",
+    "run_hybrid",
     "engine_available_in_process",
 ]
 
@@ -163,6 +164,40 @@ def run_analysis(
                        outputs=("psf", "focus"))
 
 
+def run_hybrid(
+    request: dict[str, Any],
+    data: bytes,
+    shape: Shape,
+    config: EngineConfig,
+    *,
+    selection: tuple[bytes, Shape] | None = None,
+    progress: Progress | None = None,
+    info: dict[str, Any] | None = None,
+) -> dict[str, tuple[bytes, Shape]]:
+    """Run a hybrid (recipe layer stack) request, ``ops.hybrid``, on float32 bytes.
+
+    ``selection`` is float32 (H, W, 1) bytes or None. Returns {"layer0": (bytes, shape),
+    "mask0": ..., ...}; ``info`` receives ``layers`` (names, opacities, masks), ``message``
+    and ``provenance``. Raises as :func:`run_request`.
+    """
+    request = {**request, "op": "hybrid"}
+    info = {} if info is None else info
+    if _use_in_process(config):
+        import numpy as np
+
+        from . import ops
+
+        pixels = np.frombuffer(data, dtype="<f4").reshape(shape)
+        sel = None
+        if selection is not None:
+            sel = np.frombuffer(selection[0], dtype="<f4").reshape(selection[1])
+        outs = ops.hybrid(request, pixels, selection=sel, progress=progress, info=info)
+        return {k: (v.astype("<f4", copy=False).tobytes(), tuple(v.shape))
+                for k, v in outs.items()}
+    return _run_worker(request, data, shape, config, None, progress, info,
+                       outputs="*", selection=selection)
+
+
 def _run_in_process(request, data, shape, crop, progress, info):
     import numpy as np
 
@@ -184,8 +219,10 @@ def _worker_command(config: EngineConfig, request_path: str) -> list[str]:
     return [python, "-m", "gimp_plugin.worker", request_path]
 
 
-def _run_worker(request, data, shape, config, crop, progress, info, outputs=None):
-    """The worker; ``outputs`` (names) asks for several arrays back (analyze), as a dict."""
+def _run_worker(request, data, shape, config, crop, progress, info, outputs=None,
+                selection=None):
+    """The worker; ``outputs`` (names) asks for several arrays back (analyze), as a dict;
+    ``outputs="*"`` takes every array the worker names (hybrid: one per layer and mask)."""
     with tempfile.TemporaryDirectory(prefix="clearshot-") as tmp:
         job = {
             "request": request,
@@ -193,9 +230,14 @@ def _run_worker(request, data, shape, config, crop, progress, info, outputs=None
             "output": os.path.join(tmp, "out.npy"),
             "crop": list(crop) if crop else None,
         }
-        if outputs:
+        if outputs == "*":
+            job["output_dir"] = tmp
+        elif outputs:
             job["outputs"] = {n: os.path.join(tmp, f"out-{n}.npy") for n in outputs}
         write_npy(job["input"], data, shape)
+        if selection is not None:
+            job["selection"] = os.path.join(tmp, "selection.npy")
+            write_npy(job["selection"], *selection)
         req = os.path.join(tmp, "request.json")
         with open(req, "w", encoding="utf-8") as f:
             json.dump(job, f)
@@ -223,6 +265,9 @@ def _run_worker(request, data, shape, config, crop, progress, info, outputs=None
             raise WorkerError(msg_0, msg)
         kind, message = result
         if kind == "done":
+            if outputs == "*":
+                names = (info or {}).pop("arrays", [])
+                return {n: read_npy(os.path.join(tmp, f"out-{n}.npy")) for n in names}
             if outputs:
                 return {n: read_npy(p) for n, p in job["outputs"].items()}
             out, out_shape = read_npy(job["output"])

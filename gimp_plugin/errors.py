@@ -16,11 +16,8 @@ __all__ = [
     "message_for",
 ]
 
-RECIPES_UNAVAILABLE = "needs the restoration recipes (not available yet)"
-
-
 class AnalysisUnavailableError(RuntimeError):
-    """A mode needs an engine part that does not exist yet (old-photo: restoration recipes)."""
+    """A mode needs an engine part that is not installed."""
 
 
 class EngineUnavailableError(RuntimeError):

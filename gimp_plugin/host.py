@@ -33,10 +33,23 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
 from . import PLUGIN_NAME, params  # noqa: E402
-from .engine import EngineConfig, load_config, run_analysis, run_request  # noqa: E402
+from .engine import (  # noqa: E402
+    EngineConfig,
+    load_config,
+    run_analysis,
+    run_hybrid,
+    run_request,
+)
 from .errors import PluginCancelled, message_for, status_for  # noqa: E402
 
-__all__ = ["ClearshotPlugIn", "read_pixels", "write_pixels", "analyze_drawable", "PLUGIN_DIR"]
+__all__ = [
+    "ClearshotPlugIn",
+    "read_pixels",
+    "write_pixels",
+    "analyze_drawable",
+    "hybrid_on_drawable",
+    "PLUGIN_DIR",
+]
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MENU_PATH = "<Image>/Filters/Deblur"
@@ -56,6 +69,7 @@ class Spec:
     build: Callable[..., dict[str, Any]]
     linear: bool
     analyze: bool = False  # Analyze blur: reads only, returns a new image and the diagnosis
+    layers: bool = False  # Hybrid sharpen: adds a layer group (the recipe's layer stack)
 
 
 SPECS = {
@@ -67,8 +81,9 @@ SPECS = {
         "Deconvolves the selected layers inside the selection in linear light. auto analyses "
         "the blur in the selection (motion, shake, defocus or none) and removes what it finds; "
         "a sharp selection is left unchanged, with a message. shake estimates a free-form "
-        "kernel. psf-file, when set, replaces the blur model of every mode. old-photo needs "
-        "the restoration recipes, which are not available yet.",
+        "kernel. psf-file, when set, replaces the blur model of every mode. old-photo runs "
+        "the old-photo recipe (first pass, clarity, film grain softened on the background) "
+        "and writes its flattened result.",
         params.DEBLUR_ARGS,
         params.deblur_request,
         True,
@@ -100,8 +115,26 @@ SPECS = {
         True,
         analyze=True,
     ),
+    params.HYBRID_PROC: Spec(
+        params.HYBRID_PROC,
+        "_Hybrid sharpen (layers)…",
+        "Hybrid sharpen",
+        "Deblur, then sharpen through a mask, as layers in a new layer group",
+        "Runs a recipe (portrait, old-photo, motion, focus, landscape or a .toml file) on the "
+        "selected layer and adds its layers in a new layer group above it: the first pass "
+        "(AI deblur when installed, else the classical Auto pass), the sharpened layer with "
+        "its layer mask (as the recipe says, black to paint in yourself, faces and eyes, the "
+        "in-focus subject, or the selection) and, for old photos, the softened background. "
+        "The layer itself is not changed; every layer is limited to the selection. One undo "
+        "step.",
+        params.HYBRID_ARGS,
+        params.hybrid_request,
+        False,
+        layers=True,
+    ),
 }
 ANALYZE_LAYERS = ("PSF", "Focus map")  # top to bottom
+MASK_FORMAT = "Y float"  # GIMP's masks and selection are linear gray
 
 
 def _setup_logging() -> None:
@@ -233,7 +266,7 @@ def apply_to_drawables(
         if where is None:
             continue
         target, context, crop = where
-        fmt = drawable_format(d, spec.linear)
+        fmt = drawable_format(d, spec.linear and request.get("read") != "encoded")
         data, shape = read_pixels(d, context, fmt)
         part = bar.part(i / len(targets), (i + 1) / len(targets))
         info: dict[str, Any] = {}
@@ -298,6 +331,102 @@ def analyze_drawable(
     return new, text
 
 
+def hybrid_on_drawable(
+    image: Gimp.Image,
+    drawables: Sequence[Gimp.Drawable],
+    values: dict[str, Any],
+    engine: EngineConfig,
+) -> Gimp.Layer:
+    """Hybrid sharpen (``ops.hybrid`` -> ``core.layer_stack.run_recipe``) on one layer.
+
+    Reads the whole layer (gamma-encoded, as the recipe's unsharp mask expects) and the
+    selection over it, computes the layer stack, then adds it in one undo step as a layer
+    group directly above the layer: one layer per recipe step, bottom to top, with its name,
+    opacity and layer mask. The group's layers composite in linear light, as
+    ``LayerStack.flatten``. Returns the group.
+    """
+    targets = _check_drawables(drawables)
+    if len(targets) != 1:
+        msg = f"Hybrid sharpen works on one layer; {len(targets)} are selected"
+        raise ValueError(msg)
+    d = targets[0]
+    spec = SPECS[params.HYBRID_PROC]
+    precision = image.get_precision().value_name
+    request = spec.build(values, float_data=params.is_float_precision(precision))
+    w, h = d.get_width(), d.get_height()
+    _, ox, oy = d.get_offsets()
+    fmt = drawable_format(d, linear=False)
+    data, shape = read_pixels(d, (0, 0, w, h), fmt)
+    selection = None
+    if not Gimp.Selection.is_empty(image):
+        ok, sx, sy, sw, sh = d.mask_intersect()
+        if not ok or sw <= 0 or sh <= 0:
+            msg = f"the selection does not cover any of '{d.get_name()}'"
+            raise ValueError(msg)
+        raw = image.get_selection().get_buffer().get(
+            Gegl.Rectangle.new(ox, oy, w, h), 1.0, MASK_FORMAT, Gegl.AbyssPolicy.NONE
+        )
+        selection = (bytes(raw), (h, w, 1))
+    Gimp.progress_init(f"Clearshot: {spec.title}")
+    info: dict[str, Any] = {}
+    t0 = time.monotonic()
+    arrays = run_hybrid(request, data, shape, engine, selection=selection,
+                        progress=_Progress(spec.title), info=info)
+    provenance = json.dumps(info.get("provenance", {}))
+    log.info("%s on %s in %.2fs: %s", spec.name, d.get_name(), time.monotonic() - t0,
+             info.get("message", ""))
+    recipe_name = info.get("provenance", {}).get("recipe", {}).get("name", request["recipe"])
+    rect = Gegl.Rectangle.new(0, 0, w, h)
+    image.undo_group_start()
+    try:
+        group = Gimp.GroupLayer.new(image, f"Clearshot {recipe_name}")
+        image.insert_layer(group, d.get_parent(), image.get_item_position(d))
+        for i, meta in enumerate(info["layers"]):  # bottom to top: each goes on top
+            layer = Gimp.Layer.new(image, meta["name"], w, h, d.type(), meta["opacity_pct"],
+                                   Gimp.LayerMode.NORMAL)
+            image.insert_layer(layer, group, 0)
+            layer.set_offsets(ox, oy)
+            _linear_composite(layer)
+            buffer = layer.get_buffer()
+            buffer.set(rect, fmt, arrays[f"layer{i}"][0])
+            buffer.flush()
+            if meta["has_mask"]:
+                mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+                layer.add_mask(mask)
+                mbuf = mask.get_buffer()
+                mbuf.set(rect, MASK_FORMAT, arrays[f"mask{i}"][0])
+                mbuf.flush()
+                mask.update(0, 0, w, h)
+            layer.update(0, 0, w, h)
+        _attach_provenance(group, provenance)
+    finally:
+        image.undo_group_end()
+    Gimp.progress_end()
+    Gimp.displays_flush()
+    return group
+
+
+def _linear_composite(layer: Gimp.Layer) -> None:
+    """Composite in linear light (``LayerStack.flatten``'s blend), where GIMP allows it."""
+    space = getattr(Gimp.LayerColorSpace, "RGB_LINEAR", None)
+    if space is None or not hasattr(layer, "set_composite_space"):
+        return
+    try:
+        layer.set_composite_space(space)
+    except (TypeError, GLib.Error) as exc:
+        log.info("composite space left as it was: %s", exc)
+
+
+def _attach_provenance(item: Gimp.Item, text: str) -> None:
+    """The recipe, its parameters and the first pass as a persistent parasite (JSON)."""
+    try:
+        parasite = Gimp.Parasite.new("clearshot-provenance", Gimp.PARASITE_PERSISTENT,
+                                     list(text.encode("utf-8")))
+        item.attach_parasite(parasite)
+    except (TypeError, AttributeError, GLib.Error) as exc:  # provenance is a bonus, not a must
+        log.warning("provenance not attached: %s", exc)
+
+
 def _pictures_image(pictures: dict[str, tuple[bytes, Any]]) -> Gimp.Image:
     """A new 8-bit grayscale image holding the engine's pictures as layers (PSF on top)."""
     layers = {"PSF": pictures["psf"], "Focus map": pictures["focus"]}
@@ -337,7 +466,7 @@ def _values(config: Gimp.ProcedureConfig, spec: Spec) -> dict[str, Any]:
 
 
 class ClearshotPlugIn(Gimp.PlugIn):
-    """Filters › Deblur › Deblur…, Unsharp Mask… and Analyze blur…"""
+    """Filters › Deblur › Deblur…, Unsharp Mask…, Hybrid sharpen (layers)… and Analyze blur…"""
 
     def do_query_procedures(self) -> list[str]:
         return list(SPECS)
@@ -353,7 +482,7 @@ class ClearshotPlugIn(Gimp.PlugIn):
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(
             Gimp.ProcedureSensitivityMask.DRAWABLE
-            if spec.analyze
+            if spec.analyze or spec.layers
             else Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES
         )
         procedure.set_menu_label(spec.menu_label)
@@ -390,7 +519,10 @@ class ClearshotPlugIn(Gimp.PlugIn):
 
                 if not run_dialog(procedure, config, spec, image, drawables, engine):
                     return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
-            apply_to_drawables(spec, image, drawables, _values(config, spec), engine)
+            if spec.layers:
+                hybrid_on_drawable(image, drawables, _values(config, spec), engine)
+            else:
+                apply_to_drawables(spec, image, drawables, _values(config, spec), engine)
         except Exception as exc:  # every failure becomes a PDB status with a message
             return _failure(procedure, exc)
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)

@@ -16,6 +16,8 @@ from core.progress import ProgressCallback
 
 __all__ = [
     "apply",
+    "hybrid",
+    "recipe_for",
     "analyze",
     "build_psf",
     "analyse",
@@ -179,6 +181,9 @@ def apply(
                 clip=clip,
                 progress=progress,
             )
+    elif op == "recipe":  # a recipe, flattened (Deblur's old-photo mode, Hybrid's preview)
+        stack = _run(request, pixels, progress=progress, info=info)
+        out = stack.flatten()
     elif op == "unsharp":
         out = unsharp_mask(
             pixels,
@@ -192,9 +197,98 @@ def apply(
             progress=progress,
         )
     else:
-        msg = f"unknown operation {op!r}; expected deblur or unsharp"
+        msg = f"unknown operation {op!r}; expected deblur, unsharp or recipe"
         raise ValueError(msg)
     if crop is not None:
         y, x, h, w = crop
         out = out[y : y + h, x : x + w]
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def recipe_for(request: Mapping[str, Any]):
+    """The request's recipe (``core.recipes.resolve_recipe``) with its mask choice applied."""
+    from core.recipes import resolve_recipe, with_mask
+
+    from .params import HYBRID_MASKS
+
+    recipe = resolve_recipe(request["recipe"])
+    if request["mask"] != "recipe":
+        recipe = with_mask(recipe, HYBRID_MASKS[request["mask"]])
+    return recipe
+
+
+def _run(
+    request: Mapping[str, Any],
+    pixels: np.ndarray,
+    *,
+    selection: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
+    info: dict[str, Any] | None = None,
+):
+    """``core.layer_stack.run_recipe`` for a recipe request; ``selection`` (H, W) limits it."""
+    from core.layer_stack import run_recipe
+
+    recipe = recipe_for(request)
+    masks = None if selection is None else {"selection": selection}
+    if request["mask"] == "selection" and selection is None:
+        msg = "mask 'selection' needs a selection; select the area to sharpen first"
+        raise ValueError(msg)
+    stack = run_recipe(
+        pixels,
+        recipe,
+        masks=masks,
+        region=selection,
+        linear_input=bool(request["linear_input"]),
+        blend_space="linear",
+        progress=progress,
+    )
+    if info is not None:
+        steps = stack.provenance["steps"]
+        first = next((s for s in steps if s["op"] == "deblur"), None)
+        text = f"Recipe {recipe.name}: " + "; ".join(f"{s['layer']} ({s['mask']})" for s in steps)
+        if first is not None:
+            text += f". First pass: {first['pass']}"
+            if "diagnosis" in first:
+                text += f" ({first['diagnosis']['explanation']})"
+        info["message"] = text
+        info["provenance"] = stack.provenance
+    return stack
+
+
+def hybrid(
+    request: Mapping[str, Any],
+    pixels: np.ndarray,
+    *,
+    selection: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
+    info: dict[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Hybrid sharpen: the recipe's layer stack (``core.layer_stack``) as arrays for the host.
+
+    ``selection`` is float32 (H, W) or (H, W, 1) in [0, 1] (None: no selection); every layer's
+    mask is limited to it. Returns float32 ``layerN`` (H, W, C) pixels and ``maskN``
+    (H, W, 1) masks, N = 0 for the layer just above the base; ``info["layers"]`` gets each
+    layer's name, opacity (0-100), mask description and whether it has a mask.
+    """
+    sel = None
+    if selection is not None:
+        sel = np.ascontiguousarray(selection.reshape(selection.shape[:2]), dtype=np.float32)
+    stack = _run(request, pixels, selection=sel, progress=progress, info=info)
+    arrays: dict[str, np.ndarray] = {}
+    layers = []
+    for i, layer in enumerate(stack.layers[1:]):
+        arrays[f"layer{i}"] = np.ascontiguousarray(layer.pixels, dtype=np.float32)
+        if layer.mask is not None:
+            arrays[f"mask{i}"] = np.ascontiguousarray(layer.mask, dtype=np.float32)[..., None]
+        layers.append(
+            {
+                "name": layer.name,
+                "opacity_pct": round(100.0 * layer.opacity, 4),
+                "mask": layer.mask_source,
+                "has_mask": layer.mask is not None,
+                "blend_mode": layer.blend_mode,
+            }
+        )
+    if info is not None:
+        info["layers"] = layers
+    return arrays

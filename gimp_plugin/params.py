@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RECIPES_UNAVAILABLE, AnalysisUnavailableError
-
 __all__ = [
     "Arg",
     "DEBLUR_PROC",
     "UNSHARP_PROC",
     "ANALYZE_PROC",
+    "HYBRID_PROC",
+    "HYBRID_ARGS",
+    "HYBRID_MASKS",
+    "hybrid_request",
     "ANALYZE_ARGS",
     "analyze_request",
     "DEBLUR_ARGS",
@@ -34,11 +36,15 @@ __all__ = [
 DEBLUR_PROC = "python-fu-clearshot-deblur"
 UNSHARP_PROC = "python-fu-clearshot-unsharp-mask"
 ANALYZE_PROC = "python-fu-clearshot-analyze"
+HYBRID_PROC = "python-fu-clearshot-hybrid"
 PSF_PICTURE_MIN_SIDE_PX = 256  # the PSF layer of Analyze blur is at least this big
 
 PARAMETRIC_MODES = ("motion", "focus", "gaussian")
 ANALYSIS_MODES = ("auto", "shake")  # the engine finds the kernel (core.diagnose)
-RECIPE_MODES = ("old-photo",)  # needs the restoration recipes (a later issue)
+RECIPE_MODES = {"old-photo": "old-photo"}  # deblur mode -> the recipe it runs (flattened)
+# hybrid "mask" choice -> the mask the recipe's sharpen steps get (core.recipes.with_mask)
+HYBRID_MASKS = {"black": "black", "faces": "faces+eyes", "subject": "subject",
+                "selection": "selection"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ DEBLUR_ARGS: tuple[Arg, ...] = (
             ("gaussian", "Gaussian (soft lens)"),
             ("auto", "Auto (analyse the blur)"),
             ("shake", "Shake (estimate the kernel)"),
-            ("old-photo", "Old photo (not available yet)"),
+            ("old-photo", "Old photo (recipe: clarity, grain softened)"),
         ),
     ),
     Arg("strength", "double", "S_trength (0-100)", "0 = unchanged, 50 = tuned, 100 = strongest",
@@ -115,6 +121,23 @@ UNSHARP_ARGS: tuple[Arg, ...] = (
 
 ANALYZE_ARGS: tuple[Arg, ...] = ()  # the drawable and its selection are all it needs
 
+HYBRID_ARGS: tuple[Arg, ...] = (
+    Arg("recipe", "string", "_Recipe (preset or .toml file)",
+        "A built-in recipe (portrait, old-photo, motion, focus, landscape) or a recipe file",
+        "portrait"),
+    Arg(
+        "mask", "choice", "_Mask of the sharpened layer", "Where the sharpening shows",
+        "recipe",
+        choices=(
+            ("recipe", "As the recipe says"),
+            ("black", "Black (paint it in yourself)"),
+            ("faces", "Faces and eyes"),
+            ("subject", "In-focus subject"),
+            ("selection", "The selection"),
+        ),
+    ),
+)
+
 
 def _number(values: Mapping[str, Any], arg: Arg) -> float:
     value = values.get(arg.name, arg.default)
@@ -140,6 +163,7 @@ def _choice(values: Mapping[str, Any], arg: Arg) -> str:
 
 _DEBLUR = {a.name: a for a in DEBLUR_ARGS}
 _UNSHARP = {a.name: a for a in UNSHARP_ARGS}
+_HYBRID = {a.name: a for a in HYBRID_ARGS}
 
 
 def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> dict[str, Any]:
@@ -156,8 +180,9 @@ def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> di
     ------
     ValueError
         A value out of range or an unknown choice (CALLING_ERROR).
-    AnalysisUnavailableError
-        old-photo without a PSF file: the restoration recipes are not available yet.
+
+    old-photo (without a PSF file) runs the ``old-photo`` recipe flattened (an ``op``
+    "recipe" request, read gamma-encoded like the command line's ``--recipe``).
     """
     mode = _choice(values, _DEBLUR["mode"])
     psf_file = str(values.get("psf-file") or "").strip()
@@ -177,11 +202,7 @@ def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> di
     elif mode in ANALYSIS_MODES:
         psf = {"kind": "analyse", "mode": mode}
     else:
-        msg = (
-            f"{mode} {RECIPES_UNAVAILABLE}; choose auto, shake, motion, focus or gaussian, "
-            "or give a psf-file"
-        )
-        raise AnalysisUnavailableError(msg)
+        return _recipe_request(RECIPE_MODES[mode], "recipe", float_data)
     return {
         "op": "deblur",
         "psf": psf,
@@ -212,6 +233,33 @@ def unsharp_request(values: Mapping[str, Any], *, float_data: bool = False) -> d
     }
 
 
+def _recipe_request(recipe: str, mask: str, float_data: bool) -> dict[str, Any]:
+    return {
+        "op": "recipe",
+        "recipe": recipe,
+        "mask": mask,
+        "linear_input": False,
+        "read": "encoded",  # recipes take photographers' (encoded) values, as the CLI
+        "clip": "auto" if float_data else True,
+    }
+
+
+def hybrid_request(values: Mapping[str, Any], *, float_data: bool = False) -> dict[str, Any]:
+    """Map python-fu-clearshot-hybrid arguments to a recipe request (``core.layer_stack``).
+
+    ``recipe`` is a preset name or a ``.toml`` path (checked by the engine); ``mask`` other
+    than "recipe" replaces the mask of the recipe's sharpen steps (``HYBRID_MASKS``). The
+    host turns the resulting layer stack into a layer group; the dialog's preview shows the
+    stack flattened.
+    """
+    recipe = str(values.get("recipe") or "").strip()
+    if not recipe:
+        msg = "recipe must be a preset name (portrait, old-photo, ...) or a .toml file, got ''"
+        raise ValueError(msg)
+    mask = _choice(values, _HYBRID["mask"])
+    return _recipe_request(recipe, mask, float_data)
+
+
 def analyze_request(values: Mapping[str, Any], *, float_data: bool = False) -> dict[str, Any]:
     """The ``ops.analyze`` request of python-fu-clearshot-analyze (it takes no arguments).
 
@@ -230,6 +278,8 @@ def context_margin_px(request: Mapping[str, Any]) -> int:
     """Pixels of context to read around the selection so its edge sees the real neighbours."""
     if request["op"] == "unsharp":
         return 2 * math.ceil(3 * float(request["radius_px"])) + 2
+    if request["op"] == "recipe":  # first pass (up to 35 px kernels), clarity's 25 px radius
+        return 32 + 3 * 64
     psf = request["psf"]
     extent = {
         "motion": lambda: psf["length_px"],

@@ -11,6 +11,7 @@ The parent kills the worker to cancel; a broken pipe (the parent died) ends it t
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 __all__ = ["main"]
@@ -55,7 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
         crop = tuple(job["crop"]) if job.get("crop") else None
         info: dict = {}
-        if job["request"].get("op") == "analyze":  # several pictures, named in "outputs"
+        if job["request"].get("op") == "hybrid":  # a layer stack: every array, named in info
+            sel = np.load(job["selection"], allow_pickle=False) if job.get("selection") else None
+            outs = ops.hybrid(job["request"], pixels, selection=sel, progress=progress,
+                              info=info)
+            for name, arr in outs.items():
+                path = os.path.join(job["output_dir"], f"out-{name}.npy")
+                np.save(path, arr.astype("<f4"), allow_pickle=False)
+            info["arrays"] = sorted(outs)
+        elif job["request"].get("op") == "analyze":  # several pictures, named in "outputs"
             outs = ops.analyze(job["request"], pixels, crop=crop, progress=progress, info=info)
             for name, path in job["outputs"].items():
                 np.save(path, outs[name].astype("<f4"), allow_pickle=False)

@@ -131,6 +131,8 @@ def _payload(source: Path) -> list[tuple[Path, str]]:
     typed = source / "core" / "py.typed"
     if typed.exists():
         files.append((typed, "core/py.typed"))
+    for f in sorted((source / "core" / "presets").glob("*.toml")):  # the built-in recipes
+        files.append((f, f"core/presets/{f.name}"))
     return files
 
 

@@ -14,7 +14,9 @@ codecs; the bytes are located by :mod:`psd_bridge.records`.
 
 An :class:`Operation` is a callable on the layer's pixels in the file's own dtype, (H, W, C)
 with the layer's transparency last when it has one, plus a description of the layer it makes
-(name, opacity, blend mode). Recipes and layer stacks (later) are lists of operations.
+(name, opacity, blend mode). :meth:`PSDDocument.apply_recipe` runs a recipe
+(:func:`core.layer_stack.run_recipe`) on a layer and stages its layer stack as new layers with
+their masks, bottom to top, directly above the target.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ __all__ = [
     "iter_pixel_layers",
     "sharpen_operation",
     "deblur_operation",
+    "recipe_operation",
+    "write_recipe_layers",
     "SUPPORTED_MODES",
 ]
 
@@ -123,6 +127,22 @@ def deblur_operation(psf: np.ndarray, *, method: str = "sparse", strength: float
 
     params = dict(method=method, strength=strength, channels=channels, psf_shape=psf.shape)
     return Operation("deblur", run, "{target} deblurred", params=params)
+
+
+def recipe_operation(recipe: Any) -> Operation:
+    """An Operation writing a recipe's flattened result (``--replace-pixels --recipe``).
+
+    ``recipe`` is a :class:`core.recipes.Recipe`. Layers blend as Photoshop does, on the
+    stored values (``blend_space="encoded"``); 32-bit documents are linear light.
+    """
+    from core.layer_stack import run_recipe
+
+    def run(pixels: np.ndarray, *, linear: bool, progress: ProgressCallback | None = None):
+        return run_recipe(pixels, recipe, linear_input=linear, blend_space="encoded",
+                          progress=progress).flatten()
+
+    params = dict(recipe=recipe.name, version=recipe.version)
+    return Operation(f"recipe {recipe.name}", run, "{target} " + recipe.name, params=params)
 
 
 # ----------------------------------------------------------------------------- masks
@@ -537,6 +557,47 @@ class PSDDocument:
             edit.weight = weight
         self._edits.append(edit)
 
+    def apply_recipe(self, ref: LayerRef, recipe: Any, *, mask: MaskSource | None = None,
+                     progress: ProgressCallback | None = None):
+        """Run a recipe on a layer and stage its layers as new layers above the target.
+
+        :func:`core.layer_stack.run_recipe` runs on the layer's pixels (the file's dtype;
+        32-bit documents are linear light), blending as Photoshop does (stored values). Each
+        layer of the stack above the base becomes a new layer, bottom to top, directly above
+        the target's clipping stack: its name ("<target> <layer name>"), opacity and layer
+        mask (white where the step has no mask, black for a black mask). ``mask``, when
+        given, is the recipe's ``selection`` mask source (the layer's own mask, another
+        layer's, an alpha channel or an image). Returns the :class:`LayerStack` (its
+        ``provenance`` says which first pass ran).
+        """
+        from core.layer_stack import run_recipe
+
+        self._check_editable(ref)
+        pixels = self.read_pixels(ref)
+        masks = None
+        if mask is not None:
+            weight = self._mask_weight(mask, ref)
+            if weight is not None:  # "black" is no selection at all
+                masks = {"selection": weight}
+        stack = run_recipe(pixels, recipe, masks=masks, linear_input=self.header.depth == 32,
+                           blend_space="encoded", progress=progress)
+        steps = stack.provenance["steps"]
+        for layer, step in zip(stack.layers[1:], steps, strict=True):
+            params = {k: v for k, v in step.items() if k not in ("psf",)}
+            params["recipe"] = recipe.name
+            op = Operation(f"recipe {recipe.name}: {layer.role}", lambda p, **_: p,
+                           "{target} " + layer.name.lower(),
+                           opacity=int(round(layer.opacity * 255)), params=params)
+            weight = layer.mask
+            if weight is None:
+                weight = np.ones(pixels.shape[:2], np.float32)
+            edit = _Edit(ref, op, "new-layer", layer.mask_source)
+            self._stage_new_layer(edit, ref, layer.pixels, weight)
+            edit.new_pixels = layer.pixels
+            edit.weight = weight
+            self._edits.append(edit)
+        return stack
+
     def _stage_new_layer(self, edit: _Edit, ref: LayerRef, result: np.ndarray,
                          weight: np.ndarray | None) -> None:
         h = self.header
@@ -622,7 +683,7 @@ class PSDDocument:
     def _dirty_region(self) -> tuple[int, int, int, int] | None:
         boxes = []
         for e in self._edits:
-            if e.mode == "new-layer" and e.weight is None:
+            if e.mode == "new-layer" and (e.weight is None or not e.weight.any()):
                 continue  # black mask: nothing visible changes
             if e.mode == "replace" and not e.planes:
                 continue
@@ -1031,6 +1092,31 @@ def _blend(orig: np.ndarray, result: np.ndarray, weight: np.ndarray, n: int,
     else:
         out[:, :, :n] = np.clip(np.rint(v), 0, _FULL[depth]).astype(orig.dtype)
     return out
+
+
+def write_recipe_layers(pixels: np.ndarray, recipe: Any, out: str | os.PathLike[str], *,
+                        overwrite: bool = False,
+                        progress: ProgressCallback | None = None) -> dict:
+    """A new layered PSD: ``pixels`` as "Background" and the recipe's layers above it.
+
+    The one-layer document (:func:`psd_bridge.create.new_document`) is written beside ``out``,
+    opened, given the recipe's layers by :meth:`PSDDocument.apply_recipe` and saved to ``out``
+    with the usual verification; the temporary file is removed. Returns the save report.
+    """
+    from .create import new_document
+
+    dest = Path(out)
+    if dest.exists() and not overwrite:
+        msg = f"{dest} exists; pass --overwrite to replace it"
+        raise FileExistsError(msg)
+    base = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.base.psd")
+    base.write_bytes(new_document(pixels))
+    try:
+        with open_document(base) as doc:
+            doc.apply_recipe(doc.find("Background"), recipe, progress=progress)
+            return doc.save(dest, overwrite=overwrite)
+    finally:
+        base.unlink(missing_ok=True)
 
 
 def open_document(path: str | os.PathLike[str]) -> PSDDocument:

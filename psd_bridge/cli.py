@@ -31,7 +31,10 @@ def _configure(p: argparse.ArgumentParser) -> None:
     ops = p.add_argument_group("operation")
     ops.add_argument("--mode", choices=("sharpen", "deblur", "ai"), default="sharpen",
                      help="engine pass (default sharpen; ai is not available yet)")
-    ops.add_argument("--recipe", metavar="NAME|FILE", help="a recipe (not available yet)")
+    ops.add_argument("--recipe", metavar="NAME|FILE",
+                     help="a recipe (preset name or .toml file; see 'clearshot recipes'): its "
+                     "layers go above the target with their masks (--replace-pixels: the "
+                     "flattened result); --mask then supplies its 'selection' mask")
     ops.add_argument("--amount", type=float, default=120.0, help="USM percent, default 120")
     ops.add_argument("--radius", type=float, default=1.5, help="USM sigma in px, default 1.5")
     ops.add_argument("--threshold", type=float, default=5.0, help="USM 0-255 levels, default 5")
@@ -71,9 +74,16 @@ def _operation(args):
     from .api import deblur_operation, sharpen_operation
 
     if args.recipe:
-        msg = (f"--recipe {args.recipe}: recipes are not available yet; use --mode sharpen or "
-               "--mode deblur")
-        raise ValueError(msg)
+        from core.recipes import resolve_recipe
+
+        from .api import recipe_operation
+
+        if args.mode != "sharpen" or _psf_from_args(args) is not None:
+            msg = ("--recipe sets the operations itself; it cannot be combined with --mode "
+                   "deblur/ai or a blur model")
+            raise ValueError(msg)
+        recipe = resolve_recipe(args.recipe)
+        return recipe_operation(recipe) if args.replace else recipe
     if args.mode == "ai":
         msg = "--mode ai: the AI pass is not available yet; use --mode sharpen or --mode deblur"
         raise ValueError(msg)
@@ -104,7 +114,7 @@ def _outputs(args) -> list[Path]:
 def _one(args, src: str, dst: Path, op, label: str) -> dict:
     from core.cli import ProgressBar
 
-    from .api import MaskSource, open_document
+    from .api import MaskSource, Operation, open_document
 
     mask = MaskSource.parse(args.mask) if args.mask else None
     with open_document(src) as doc:
@@ -128,8 +138,11 @@ def _one(args, src: str, dst: Path, op, label: str) -> dict:
             for i, L in enumerate(todo):
                 def sub(f, stage="", i=i, name=L.name):
                     return bar((i + f) / (len(todo) + 1), f"{name}: {stage}")
-                doc.apply_to_layer(L, op, mode="replace" if args.replace else "new-layer",
-                                   mask=mask, progress=sub)
+                if isinstance(op, Operation):
+                    doc.apply_to_layer(L, op, mode="replace" if args.replace else "new-layer",
+                                       mask=mask, progress=sub)
+                else:  # a recipe: its layer stack as new layers
+                    doc.apply_recipe(L, op, mask=mask, progress=sub)
             if args.dry_run:
                 report = doc.plan()
                 report["dry_run"] = True

@@ -182,6 +182,41 @@ def analyze():
     return info
 
 
+@scenario("hybrid")
+def hybrid():
+    """Hybrid sharpen: a layer group above the layer, its layers and masks; the layer itself
+    and everything outside the selection unchanged (the image's composite is dumped)."""
+    spec = JOB["hybrid"]
+    image = load(spec["file"])
+    layer = image.get_layers()[0]
+    _select(image, spec["select"])
+    dump_selection(image, "hybrid-mask")
+    dump(layer, "R'G'B' u8", np.uint8, "hybrid-before")
+    info = call("python-fu-clearshot-hybrid", image, [layer], **spec["args"])
+    dump(layer, "R'G'B' u8", np.uint8, "hybrid-after")
+    info["top_level"] = [lay.get_name() for lay in image.get_layers()]
+    group = image.get_layers()[0]
+    info["is_group"] = group.is_group()
+    info["children"] = []
+    if group.is_group():
+        for i, child in enumerate(reversed(group.get_children())):  # bottom to top
+            mask = child.get_mask()
+            info["children"].append({"name": child.get_name(), "opacity": child.get_opacity(),
+                                     "has_mask": mask is not None,
+                                     "offsets": list(child.get_offsets())[1:]})
+            dump(child, "R'G'B' u8", np.uint8, f"hybrid-layer{i}")
+            if mask is not None:
+                dump(mask, "Y float", np.float32, f"hybrid-layer{i}-mask")
+        parasite = group.get_parasite("clearshot-provenance")
+        info["provenance"] = None if parasite is None else bytes(parasite.get_data()).decode()
+    flat = image.duplicate()
+    merged = flat.flatten()
+    dump(merged, "R'G'B' u8", np.uint8, "hybrid-composite")
+    flat.delete()
+    image.delete()
+    return info
+
+
 @scenario("rgba_offset")
 def rgba_offset():
     spec = JOB["rgba_offset"]

@@ -142,8 +142,8 @@ def job() -> dict:
     return {
         "gimp_dir": GIMP_DIR,
         "procedures": ["python-fu-clearshot-deblur", "python-fu-clearshot-unsharp-mask",
-                       "python-fu-clearshot-analyze"],
-        "absent": ["python-fu-clearshot-hybrid"],
+                       "python-fu-clearshot-analyze", "python-fu-clearshot-hybrid"],
+        "absent": [],
         "scenarios": {
             "rgb8_motion_feathered": {
                 "kind": "simple", "file": "motion8.png", "proc": "python-fu-clearshot-deblur",
@@ -188,7 +188,13 @@ def job() -> dict:
                 "select": ["rect", 20, 20, 90, 60, 0], "dump": ["R'G'B' u8", "uint8"],
                 "args": {"amount": 150.0, "radius": 1.5, "threshold": 2.0,
                          "limit-halos": True, "halo-limit": 10.0}},
+            "old_photo_rgb8": {
+                "kind": "simple", "file": "motion8.png", "proc": "python-fu-clearshot-deblur",
+                "select": ["rect", 30, 24, 96, 70, 0], "dump": ["R'G'B' u8", "uint8"],
+                "args": {"mode": "old-photo"}},
         },
+        "hybrid": {"file": "motion8.png", "select": ["rect", 30, 24, 96, 70, 8.0],
+                   "args": {"recipe": "motion", "mask": "selection"}},
         "analyze": {"file": "motion8.png", "select": [30, 24, 96, 70]},
         "rgba_offset": {"background": "motion8.png", "layer": "layer-rgba8.png",
                         "offset": [30, 25], "select": [50, 40, 70, 50], "args": m},
@@ -199,8 +205,10 @@ def job() -> dict:
                    "site": f"{GIMP_DIR}/plug-ins/clearshot/runtime/site",
                    "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
         "errors": {
-            "old_photo": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",
-                          "args": {"mode": "old-photo"}},
+            "hybrid_unknown_recipe": {"file": "motion8.png", "proc": "python-fu-clearshot-hybrid",
+                                      "args": {"recipe": "portrat", "mask": "black"}},
+            "hybrid_layer_group": {"file": "motion8.png", "proc": "python-fu-clearshot-hybrid",
+                                   "group": True, "args": {"recipe": "portrait"}},
             "missing_psf_file": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",
                                  "args": {"mode": "motion", "psf-file": "/nonexistent/k.npy"}},
             "layer_group": {"file": "motion8.png", "proc": "python-fu-clearshot-deblur",
@@ -213,6 +221,8 @@ def job() -> dict:
                                            "args": m},
             "python-fu-clearshot-unsharp-mask": {"file": "sharp8.png",
                                                  "select": [20, 16, 120, 90], "args": {}},
+            "python-fu-clearshot-hybrid": {"file": "motion8.png", "select": [20, 16, 120, 90],
+                                           "args": {"recipe": "motion", "mask": "black"}},
         },
     }
 

@@ -65,12 +65,93 @@ def test_analysis_modes_ask_the_engine_to_analyse(mode):
     assert params.context_margin_px(r) >= 32 + 3 * 35  # room for core.diagnose's largest kernel
 
 
-def test_old_photo_fails_honestly():
-    with pytest.raises(errors.AnalysisUnavailableError,
-                       match=r"old-photo needs the restoration recipes \(not available yet\)"
-                       ) as info:
-        params.deblur_request({"mode": "old-photo"})
-    assert errors.status_for(info.value) == "EXECUTION_ERROR"
+def test_old_photo_runs_the_old_photo_recipe_flattened():
+    r = params.deblur_request({"mode": "old-photo"})
+    assert r["op"] == "recipe"
+    assert r["recipe"] == "old-photo"
+    assert r["read"] == "encoded"
+    assert r["linear_input"] is False
+    assert params.context_margin_px(r) >= 32 + 3 * 35
+    from core.layer_stack import run_recipe
+    from core.recipes import load_preset
+    from gimp_plugin import ops
+
+    img = _srgb_scene()
+    out = ops.apply(r, img)
+    want = run_recipe(img, load_preset("old-photo")).flatten()
+    np.testing.assert_array_equal(out, want)
+    # a psf-file still replaces the blur model of every mode
+    assert params.deblur_request({"mode": "old-photo", "psf-file": "k.npy"})["op"] == "deblur"
+
+
+def _srgb_scene() -> np.ndarray:
+    from conftest import make_scene
+
+    return make_scene(72, 96, seed=11)
+
+
+def test_hybrid_arguments_and_request():
+    assert params.HYBRID_PROC == "python-fu-clearshot-hybrid"
+    names = {a.name for a in params.HYBRID_ARGS}
+    assert {"recipe", "mask"} <= names
+    masks = [c[0] for c in params.HYBRID_ARGS[1].choices]
+    assert {"black", "faces", "subject", "selection"} <= set(masks)
+    r = params.hybrid_request({"recipe": "portrait", "mask": "black"})
+    assert (r["op"], r["recipe"], r["mask"], r["read"]) == ("recipe", "portrait", "black",
+                                                            "encoded")
+    with pytest.raises(ValueError, match="mask must be one of"):
+        params.hybrid_request({"recipe": "portrait", "mask": "nose"})
+    with pytest.raises(ValueError, match="recipe must be a preset name"):
+        params.hybrid_request({"recipe": " ", "mask": "black"})
+
+
+@pytest.mark.parametrize("mode", ["in-process", "worker"])
+def test_hybrid_gives_layers_masks_and_keeps_outside_the_selection(mode):
+    """ops.hybrid through the engine (in-process and worker): layers, masks, selection."""
+    from core.layer_stack import Layer, LayerStack
+
+    img = _srgb_scene()
+    h, w = img.shape[:2]
+    sel = np.zeros((h, w, 1), np.float32)
+    sel[10:60, 20:80] = 1.0
+    cfg = engine.EngineConfig(mode=mode, plugin_dir=str(REPO))
+    request = params.hybrid_request({"recipe": "portrait", "mask": "selection"})
+    info = {}
+    arrays = engine.run_hybrid(request, img.tobytes(), img.shape, cfg,
+                               selection=(sel.tobytes(), sel.shape), info=info)
+    names = [layer["name"] for layer in info["layers"]]
+    assert names == ["Deblurred", "Sharpened (faces and eyes)"]
+    assert info["layers"][1]["opacity_pct"] == 35.0
+    assert all(layer["has_mask"] for layer in info["layers"])  # limited to the selection
+    assert "arrays" not in info
+    assert info["provenance"]["recipe"]["name"] == "portrait"
+    assert set(arrays) == {"layer0", "mask0", "layer1", "mask1"}
+    layers = [Layer("Background", "base", img)]
+    for i, meta in enumerate(info["layers"]):
+        data, shape = arrays[f"layer{i}"]
+        assert shape == img.shape
+        mdata, mshape = arrays[f"mask{i}"]
+        assert mshape == (h, w, 1)
+        mask = np.frombuffer(mdata, "<f4").reshape(h, w)
+        assert mask[sel[..., 0] == 0].max() == 0
+        layers.append(Layer(meta["name"], "x", np.frombuffer(data, "<f4").reshape(shape),
+                            mask, meta["opacity_pct"] / 100))
+    flat = LayerStack(tuple(layers)).flatten()
+    outside = sel[..., 0] == 0
+    np.testing.assert_array_equal(flat[outside], img[outside])
+    assert not np.array_equal(flat[~outside], img[~outside])
+
+
+def test_hybrid_mask_selection_without_a_selection_is_a_calling_error():
+    img = _srgb_scene()
+    cfg = engine.EngineConfig(mode="in-process", plugin_dir=str(REPO))
+    request = params.hybrid_request({"recipe": "portrait", "mask": "selection"})
+    with pytest.raises(ValueError, match="needs a selection") as info:
+        engine.run_hybrid(request, img.tobytes(), img.shape, cfg)
+    assert errors.status_for(info.value) == "CALLING_ERROR"
+    bad = params.hybrid_request({"recipe": "nope", "mask": "black"})
+    with pytest.raises(ValueError, match="neither a built-in preset"):
+        engine.run_hybrid(bad, img.tobytes(), img.shape, cfg)
 
 
 def test_mode_labels_say_what_the_modes_do():

@@ -94,7 +94,10 @@ def test_procedures_registered_with_their_arguments(gimp):
     assert deblur["menu_paths"] == ["<Image>/Filters/Deblur"] == usm["menu_paths"]
     assert analyze["menu_paths"] == ["<Image>/Filters/Deblur"]
     assert analyze["menu_label"] == "_Analyze blur…"
-    assert info["python-fu-clearshot-hybrid"] is None  # not built yet (needs issues 4 and 5)
+    hybrid = info["python-fu-clearshot-hybrid"]
+    assert {"recipe", "mask"} <= set(hybrid["arguments"])
+    assert hybrid["menu_paths"] == ["<Image>/Filters/Deblur"]
+    assert hybrid["menu_label"] == "_Hybrid sharpen (layers)…"
 
 
 def test_rgb8_motion_feathered_selection(gimp):
@@ -239,8 +242,8 @@ def test_worker_runtime_gives_the_same_pixels(gimp, mode):
 @pytest.mark.parametrize(
     ("case", "status", "words"),
     [
-        ("old_photo", "execution-error",
-         "old-photo needs the restoration recipes (not available yet)"),
+        ("hybrid_unknown_recipe", "calling-error", "neither a built-in preset"),
+        ("hybrid_layer_group", "calling-error", "layer group"),
         ("missing_psf_file", "execution-error", "/nonexistent/k.npy"),
         ("layer_group", "calling-error", "layer group"),
         ("analyze_layer_group", "calling-error", "layer group"),
@@ -254,9 +257,70 @@ def test_errors_leave_the_image_unchanged_and_say_why(gimp, case, status, words)
     assert np.array_equal(_load(gimp, f"error-{case}-before"), _load(gimp, f"error-{case}-after"))
 
 
+def test_old_photo_mode_runs_the_recipe_inside_the_selection(gimp):
+    info = _scenario(gimp, "old_photo_rgb8")
+    assert info["status"] == "success", info["message"]
+    before, after = _load(gimp, "old_photo_rgb8-before"), _load(gimp, "old_photo_rgb8-after")
+    mask = _load(gimp, "old_photo_rgb8-mask")
+    changed = (before != after).any(-1)
+    assert not changed[mask <= 0].any(), "pixels outside the selection changed"
+    assert changed[mask >= 1].mean() > 0.5  # the recipe worked inside
+    ref = gimp["refs"]["sharp"]
+    inside = mask >= 1
+    p0, p1 = psnr(before[inside] / 255.0, ref[inside]), psnr(after[inside] / 255.0, ref[inside])
+    print(f"old-photo: PSNR inside {p0:.2f} -> {p1:.2f} dB")
+    assert p1 > p0  # a motion-blurred input: its first pass (focus mode) still helps
+
+
+def test_hybrid_builds_a_layer_group_and_keeps_outside_the_selection(gimp):
+    from core.layer_stack import Layer, LayerStack
+
+    info = _scenario(gimp, "hybrid")
+    assert info["status"] == "success", info["message"]
+    assert info["top_level"][0] == "Clearshot motion"  # the group, directly above the layer
+    assert info["is_group"]
+    assert len(info["top_level"]) == 2
+    names = [c["name"] for c in info["children"]]
+    assert names == ["Deblurred (motion)", "Sharpened (detail)"]  # bottom to top
+    assert all(c["has_mask"] for c in info["children"])
+    assert [round(c["opacity"]) for c in info["children"]] == [100, 100]
+    provenance = json.loads(info["provenance"])
+    assert provenance["recipe"]["name"] == "motion"
+    assert provenance["selection_limited"] is True
+    before, after = _load(gimp, "hybrid-before"), _load(gimp, "hybrid-after")
+    assert np.array_equal(before, after), "the layer itself changed"
+    sel = _load(gimp, "hybrid-mask")
+    composite = _load(gimp, "hybrid-composite")
+    outside = sel <= 0
+    assert np.array_equal(composite[outside], before[outside]), "changed outside the selection"
+    layers = [Layer("Background", "base", before)]
+    for i, child in enumerate(info["children"]):
+        mask = _load(gimp, f"hybrid-layer{i}-mask")[..., 0]
+        assert mask.shape == sel.shape
+        assert mask[outside].max() == 0  # every layer limited to the selection
+        if i == 0:  # the first pass: the selection itself
+            np.testing.assert_allclose(mask, sel, atol=1e-6)
+        else:  # mask "selection", feathered 2 px by the recipe, within the selection
+            assert (mask <= sel + 1e-6).all()
+            assert mask[sel >= 1].mean() > 0.9
+        layers.append(Layer(child["name"], "x", _load(gimp, f"hybrid-layer{i}"), mask))
+    want = LayerStack(tuple(layers), blend_space="linear").flatten()
+    diff = np.abs(composite.astype(int) - want.astype(int))
+    print(f"hybrid: GIMP composite vs LayerStack.flatten (linear): max {diff.max()} levels, "
+          f"mean {diff.mean():.3f}")
+    assert diff.max() <= 2
+    inside = sel >= 1
+    ref = gimp["refs"]["sharp"]
+    p0 = psnr(before[inside] / 255.0, ref[inside])
+    p1 = psnr(composite[inside] / 255.0, ref[inside])
+    print(f"hybrid: PSNR inside {p0:.2f} -> {p1:.2f} dB")
+    assert p1 >= p0 + MIN_GAIN_DB
+
+
 def test_dialogs_render_under_xvfb(gimp):
     info = _scenario(gimp, "dialogs")
-    for proc in ("python-fu-clearshot-deblur", "python-fu-clearshot-unsharp-mask"):
+    for proc in ("python-fu-clearshot-deblur", "python-fu-clearshot-unsharp-mask",
+                 "python-fu-clearshot-hybrid"):
         assert info[proc]["status"] == "success", info[proc]["message"]
         shot = gimp["out"] / f"{proc}.png"
         assert shot.is_file()

@@ -64,7 +64,7 @@ def test_deblur_mode(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--mode", "ai"], "not available yet"),
-    (["--recipe", "portrait"], "not available yet"),
+    (["--recipe", "portrat"], "neither a built-in preset"),
     (["--mode", "deblur"], "needs a blur model"),
     (["--layer", "Text"], "cannot be processed: it is an empty layer"),
     (["--layer", "Nope"], "no layer matches 'Nope'"),
