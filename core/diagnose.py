@@ -290,7 +290,7 @@ def _welch_power(gray_linear: np.ndarray, patch_px: int) -> np.ndarray | None:
     return np.fft.fftshift(power).astype(np.float64)
 
 
-def spectral_anisotropy(gray_linear: np.ndarray, patch_px: int = 128) -> float:
+def spectral_anisotropy(gray_linear: np.ndarray, patch_px: int = 128) -> float | None:
     """How much the blur depends on direction, read off the image's power spectrum.
 
     The log power spectrum (Hann-windowed ``patch_px`` patches, half overlapping, averaged) is
@@ -299,11 +299,12 @@ def spectral_anisotropy(gray_linear: np.ndarray, patch_px: int = 128) -> float:
     A defocus disk or a Gaussian attenuates every direction alike, so only the content's own
     directionality remains (0.3-1.2 on photos); motion and camera shake remove frequencies
     along their path and give 1.2-4. It needs no kernel estimate, which is its point: blind
-    estimators recover disks poorly. 0.0 when the region is smaller than one patch.
+    estimators recover disks poorly. None when the region is smaller than one patch (the
+    thresholds hold for 128-px patches; the diagnosis then relies on the kernel alone).
     """
     power = _welch_power(gray_linear, patch_px)
     if power is None:
-        return 0.0
+        return None
     p = power.shape[0]
     log_power = np.log(power + 1e-12)
     c = p // 2
@@ -319,7 +320,7 @@ def spectral_anisotropy(gray_linear: np.ndarray, patch_px: int = 128) -> float:
             continue
         means = sums / counts
         spans.append(means.max() - means.min())
-    return float(np.mean(spans)) if spans else 0.0
+    return float(np.mean(spans)) if spans else None
 
 
 def _clean_for_shape(psf: np.ndarray) -> np.ndarray:
@@ -440,7 +441,7 @@ def diagnose(
             {"region": t1 - t0},
             {"edge_width_px": width, "edge_anisotropy": anisotropy},
         )
-    spectrum_anisotropy = spectral_anisotropy(crop)
+    spectrum = spectral_anisotropy(crop)
     psf = estimate_psf(crop, size, progress=rep.sub(0.0, 0.9))
     t2 = time.perf_counter()
     body = _clean_for_shape(psf)
@@ -478,7 +479,7 @@ def diagnose(
         kind = "defocus"
     elif mode == "shake":
         kind = "shake"
-    elif spectrum_anisotropy < _ROUND_SPECTRUM:
+    elif spectrum is not None and spectrum < _ROUND_SPECTRUM:
         kind = "defocus"
     elif (bend < _MOTION_BEND or anisotropy >= _CLEARLY_DIRECTIONAL) and (
         anisotropy >= _MOTION_ANISOTROPY
@@ -491,8 +492,8 @@ def diagnose(
         kind = "motion"
     elif (
         elongation < _ROUND_ELONGATION
-        and spectrum_anisotropy < _DIRECTIONAL_SPECTRUM
-        and (round_fit <= _ROUND_FIT or spectrum_anisotropy < _COMPACT_SPECTRUM)
+        and (spectrum is None or spectrum < _DIRECTIONAL_SPECTRUM)
+        and (round_fit <= _ROUND_FIT or (spectrum is not None and spectrum < _COMPACT_SPECTRUM))
     ):
         kind = "defocus"
     else:
@@ -505,7 +506,7 @@ def diagnose(
             if mode != "auto"
             else min(
                 _confidence(round_fit - _ROUND_FIT, 0.05),
-                _confidence(spectrum_anisotropy - _COMPACT_SPECTRUM, 0.3),
+                1.0 if spectrum is None else _confidence(spectrum - _COMPACT_SPECTRUM, 0.3),
             )
         )
     else:
@@ -534,7 +535,9 @@ def diagnose(
                 _confidence(_ROUND_ELONGATION - elongation, 0.3),
                 _confidence(_ROUND_FIT - residual, 0.05),
             )
-            conf = max(by_kernel, _confidence(_ROUND_SPECTRUM - spectrum_anisotropy, 0.3))
+            if spectrum is not None:
+                by_kernel = max(by_kernel, _confidence(_ROUND_SPECTRUM - spectrum, 0.3))
+            conf = by_kernel
     extent = _extent_of(kind, params, psf)
     recoverable = extent <= _TOO_BLURRY_PX
     text = _explain(kind, params, extent, recoverable)
@@ -545,9 +548,10 @@ def diagnose(
         "elongation": elongation,
         "motion_fit": motion_fit,
         "round_fit": round_fit,
-        "spectrum_anisotropy": spectrum_anisotropy,
         "streak_bend": bend,
     }
+    if spectrum is not None:
+        evidence["spectrum_anisotropy"] = spectrum
     return Diagnosis(
         kind, conf, params, kernel.astype(np.float32), text, recoverable, region, timings, evidence
     )
