@@ -71,6 +71,18 @@ def test_out_of_focus_is_named(psf):
     assert d.psf.shape[0] >= 5
 
 
+@pytest.mark.parametrize(
+    ("psf", "name", "size"),
+    [(defocus_psf(2.5), "radius_px", 2.5), (gaussian_psf(1.2), "sigma_px", 1.2)],
+    ids=["disk-2.5", "gaussian-1.2"],
+)
+def test_mild_round_blur_is_not_called_sharp(psf, name, size):
+    # edges rise over < 7 px here, as in sharp photos; the spectrum still shows the blur
+    d = diagnose(_blurred(psf, seed=5, size=384))
+    assert d.kind == "defocus"
+    assert abs(d.params[name] - size) / size <= 0.15
+
+
 def test_sharp_photo_is_left_alone():
     d = diagnose(_blurred(None))
     assert d.kind == "sharp"
