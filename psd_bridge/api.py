@@ -711,9 +711,13 @@ class PSDDocument:
         fast = self._fast_path_problem()
         le, t, r, b = region
         frac = (r - le) * (b - t) / (self.header.width * self.header.height)
-        return dict(action="update", region=[le, t, r, b], fraction=round(frac, 4),
+        plan = dict(action="update", region=[le, t, r, b], fraction=round(frac, 4),
                     method="exact blend" if fast is None else "psd-tools render of the region",
                     why_render=fast, thumbnail="dropped (Photoshop rebuilds it)")
+        if fast is None:
+            above, _ = self._layers_above(self._edits[0].target, region)
+            plan["through_layers_above"] = [L.path for L in reversed(above)]
+        return plan
 
     def _fast_path_problem(self) -> str | None:
         """None when the composite can be updated exactly by blending the changed layers."""
@@ -723,38 +727,159 @@ class PSDDocument:
         edited = {e.target.index for e in self._edits}
         if len(edited) != 1:
             return "more than one layer changed"
-        e_idx = next(iter(edited))
         if any(e.mode == "new-layer" and e.weight is None for e in self._edits) and any(
                 e.mode == "new-layer" and e.weight is not None for e in self._edits):
             return "mixed masks"
         if any(e.mode == "new-layer" and e.op.blend_mode != b"norm" for e in self._edits):
             return "new layer with a blend mode other than normal"
         ref = self._edits[0].target
-        layer = ref.layer
-        if layer.blend_mode.name != "NORMAL" or layer.has_effects() or layer.has_vector_mask():
-            return "blend mode, effects or vector mask on the layer"
         if ref.clipping:
             return "clipped layer"
-        for g in _groups_of(layer):
-            if g.blend_mode.name not in ("NORMAL", "PASS_THROUGH") or g.opacity != 255 or \
-                    g.has_mask() or g.has_vector_mask() or g.has_effects():
-                return "group blending, opacity, mask or effects"
-        br = bytes(self.buf[slice(*self.layout.records[e_idx].blend_ranges)])
-        if br.strip(b"\x00\xff") or any(br[i : i + 4] != b"\x00\x00\xff\xff"
-                                        for i in range(0, len(br), 4)):
-            return "blend-if ranges on the layer"
-        left, top, right, bottom = self._dirty_region() or ref.rect
+        why = self._plain_problem(ref)
+        if why:
+            return f"{why} on the layer"
+        region = self._dirty_region() or ref.rect
+        return self._layers_above(ref, region)[1]
+
+    def _plain_problem(self, ref: LayerRef) -> str | None:
+        """Why a layer (and its groups) does not blend as a plain "over", None when it does.
+
+        Plain: normal blend (groups: normal or pass through at full opacity and fill, no
+        mask), no effects, no vector mask, no knockout, no blend-if ranges, no mask density or
+        feather. Its contribution to the composite is then ``alpha * opacity * fill * mask``.
+        """
+        from psd_tools.constants import Tag
+
+        by_layer = {id(L.layer): L for L in self._layers}
+        for item in [ref, *(by_layer[id(g)] for g in _groups_of(ref.layer)
+                            if id(g) in by_layer)]:
+            layer = item.layer
+            group = item.kind == "group"
+            if layer.blend_mode.name not in (("NORMAL", "PASS_THROUGH") if group
+                                             else ("NORMAL",)):
+                return "blend mode" + (" of its group" if item is not ref else "")
+            if layer.has_effects() or layer.has_vector_mask():
+                return "effects or vector mask" + (" on its group" if item is not ref else "")
+            if layer.tagged_blocks.get_data(Tag.KNOCKOUT_SETTING, 0):
+                return "knockout"
+            if group and (layer.opacity != 255 or
+                          layer.tagged_blocks.get_data(Tag.BLEND_FILL_OPACITY, 255) != 255 or
+                          layer.has_mask()):
+                return "group opacity, fill or mask"
+            mask = layer.mask
+            if mask is not None and not mask.disabled and (
+                    mask.has_real() or (mask.parameters and any(
+                        getattr(mask.parameters, k, None) not in (None, 255, 0.0, 0)
+                        for k in ("user_mask_density", "user_mask_feather")))):
+                return "mask density, feather or a vector-combined mask"
+            br = bytes(self.buf[slice(*self.layout.records[item.index].blend_ranges)])
+            if br.strip(b"\x00\xff") or any(br[i : i + 4] != b"\x00\x00\xff\xff"
+                                            for i in range(0, len(br), 4)):
+                return "blend-if ranges"
+        return None
+
+    def _layers_above(self, ref: LayerRef,
+                      region: tuple[int, int, int, int]) -> tuple[list[LayerRef], str | None]:
+        """Visible layers above ``ref`` that overlap ``region``, bottom to top, and why the
+        exact update cannot see through them (None when every one is a plain pixel layer)."""
+        left, top, right, bottom = region
+        found = []
         for L in self._layers:
-            if L.index <= e_idx or L.kind == "group" or not L.visible:
+            if L.index <= ref.index or L.kind == "group" or not L.visible:
                 continue
             if any(not g.visible for g in _groups_of(L.layer)):
                 continue
-            if L.kind != "pixel":
-                return f"layer {L.path!r} ({L.kind}) above the edited layer"
             le, t, r, b = L.rect
-            if le < right and r > left and t < bottom and b > top:
-                return f"layer {L.path!r} above overlaps the edit"
-        return None
+            empty = r <= le or b <= t
+            hits = not empty and le < right and r > left and t < bottom and b > top
+            if L.kind != "pixel":
+                if empty or hits:  # fills and adjustments cover the canvas whatever the rect
+                    return [], f"layer {L.path!r} ({L.kind}) above the edited layer"
+                continue
+            if not hits:
+                continue
+            if L.clipping:
+                return [], f"clipped layer {L.path!r} above the edit"
+            why = self._plain_problem(L)
+            if why:
+                return [], f"layer {L.path!r} above the edit: {why}"
+            ids = {c for c, _ in self.layout.records[L.index].channels}
+            if not set(range(_COLOUR_CHANNELS[self.header.mode])) <= ids:
+                return [], f"layer {L.path!r} above the edit lacks colour channels"
+            found.append(L)
+        found.sort(key=lambda L: L.index)
+        return found, None
+
+    def _coverage(self, ref: LayerRef, box: tuple[int, int, int, int],
+                  colour: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """A plain layer over ``box`` (inside its rect): its coverage, float32 (h, w) =
+        transparency x opacity x fill x mask, and (``colour``) its colours in [0, 1], (n, h, w).
+
+        Only the rows of ``box`` are decoded (RAW and RLE channels)."""
+        from psd_tools.constants import Tag
+
+        h = self.header
+        full = float(_FULL[h.depth])
+        le, t, r, b = ref.rect
+        x0, y0, x1, y1 = box
+        rec = self.layout.records[ref.index]
+        spans = dict(zip([c for c, _ in rec.channels], rec.spans, strict=True))
+        what = f"{self.path}: layer {ref.path!r}"
+
+        def rows(cid: int, w: int, hh: int, ya: int, yb: int) -> np.ndarray:
+            return R.decode_rows(self.buf, spans[cid], w, hh, h, ya, yb,
+                                 what=f"{what} channel {cid}")
+
+        layer = ref.layer
+        k = layer.opacity / 255.0 * layer.tagged_blocks.get_data(Tag.BLEND_FILL_OPACITY,
+                                                                  255) / 255.0
+        if -1 in spans:
+            a = rows(-1, r - le, b - t, y0 - t, y1 - t)[:, x0 - le : x1 - le]
+            a = a.astype(np.float32) * np.float32(k / full)
+        else:
+            a = np.full((y1 - y0, x1 - x0), k, np.float32)
+        if layer.mask is not None and not layer.mask.disabled and -2 in spans:
+            md = layer._record.mask_data
+            ml, mt, mr, mb = md.left, md.top, md.right, md.bottom
+            m = np.full(a.shape, (md.background_color or 0) / 255.0, np.float32)
+            ix0, ix1, iy0, iy1 = max(x0, ml), min(x1, mr), max(y0, mt), min(y1, mb)
+            if ix1 > ix0 and iy1 > iy0:
+                part = rows(-2, mr - ml, mb - mt, iy0 - mt, iy1 - mt)[:, ix0 - ml : ix1 - ml]
+                m[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = part.astype(np.float32) / full
+            a *= m
+        if not colour:
+            return a, None
+        n = _COLOUR_CHANNELS[h.mode]
+        col = np.stack([rows(c, r - le, b - t, y0 - t, y1 - t)[:, x0 - le : x1 - le]
+                        for c in range(n)]).astype(np.float32)
+        col *= np.float32(1.0 / full)
+        return a, col
+
+    def _see_through(self, ref: LayerRef, region: tuple[int, int, int, int],
+                     colour: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """What the plain layers above ``ref`` do to it over ``region``: the transmittance
+        ``T`` = prod(1 - a_j), float32 (H, W), and (``colour``) their own premultiplied
+        contribution ``S``, (n, H, W), so that composite = T x (composite at ref) + S
+        (the stored composite is opaque). (None, None) when nothing above overlaps."""
+        above, why = self._layers_above(ref, region)
+        if why:
+            msg = f"internal: exact composite update through {why}"
+            raise ClearshotError(msg)
+        if not above:
+            return None, None
+        le, t, r, b = region
+        T = np.ones((b - t, r - le), np.float32)
+        S = np.zeros((_COLOUR_CHANNELS[self.header.mode], b - t, r - le), np.float32) \
+            if colour else None
+        for L in above:  # bottom to top
+            box = (max(L.rect[0], le), max(L.rect[1], t), min(L.rect[2], r), min(L.rect[3], b))
+            a, col = self._coverage(L, box, colour)
+            sl = (slice(box[1] - t, box[3] - t), slice(box[0] - le, box[2] - le))
+            if S is not None:
+                s = S[(slice(None), *sl)]
+                s += (col - s) * a[None]
+            T[sl] *= 1.0 - a
+        return T, S
 
     # -- writing
     def save(self, out: str | os.PathLike[str], *, overwrite: bool = False,
@@ -882,6 +1007,8 @@ class PSDDocument:
         rows = read_rows(self.buf, self.layout.image_data, h, t, b)
         full = float(_FULL[h.depth])
         n = _COLOUR_CHANNELS[h.mode]
+        T, S = self._see_through(self._edits[0].target, region,
+                                 colour=any(e.mode == "new-layer" for e in self._edits))
         for e in self._edits:
             tl, tt, tr, tb = e.target.rect
             x0, x1 = max(tl, le), min(tr, r)
@@ -907,6 +1034,9 @@ class PSDDocument:
                         a = a * own[sl]
                 else:
                     a = alpha * e.weight[sl] * (e.op.opacity / 255.0)
+                rsl = (slice(y0 - t, y1 - t), slice(x0 - le, x1 - le))
+                if T is not None:
+                    a = a * T[rsl]
                 if not a.any():
                     continue  # fully transparent here: the composite does not change
                 if e.mode == "replace" and a.min() == 1.0:
@@ -920,8 +1050,14 @@ class PSDDocument:
                 if e.mode == "replace":
                     old = e.old_pixels[sl][:, :, :n].astype(np.float32) / full
                     c += np.moveaxis((new - old) * a[:, :, None], 2, 0)
-                else:
+                elif T is None:
                     c += (np.moveaxis(new, 2, 0) - c) * a[None]
+                else:
+                    # C' = C + a (T N + S - C) with a already T-weighted: divide it back out
+                    # of the new colour's term (T N a = a_eff N) and weight S and C by a/T
+                    base = e.weight[sl] * alpha * (e.op.opacity / 255.0)
+                    c += np.moveaxis(new, 2, 0) * a[None] + (S[(slice(None), *rsl)] - c) \
+                        * base[None]
                 view[...] = np.clip(np.rint(c * full), 0, full).astype(rows.planes.dtype)
         return encode_with_rows(self.buf, self.layout.image_data, h, rows, mv=R.Spans())
 

@@ -35,6 +35,7 @@ class L:
     visible: bool = True
     compression: int = 1
     layer_id: int = 0
+    blend: bytes = b"norm"  # 4-byte blend-mode key (flatten() treats every layer as normal)
     extra_blocks: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
@@ -109,7 +110,8 @@ def _record(layer: L, ncolour: int, depth: int, version: int):
     lw = ">I" if version == 1 else ">Q"
     head = struct.pack(">4iH", layer.top, layer.left, layer.top + h, layer.left + w, len(chans))
     head += b"".join(struct.pack(">h", c) + struct.pack(lw, len(d)) for c, d in chans)
-    head += b"8BIMnorm" + struct.pack(">BBBxI", layer.opacity, layer.clipping, flags, len(extra))
+    head += b"8BIM" + layer.blend + struct.pack(">BBBxI", layer.opacity, layer.clipping, flags,
+                                                len(extra))
     return head + extra, b"".join(d for _, d in chans)
 
 

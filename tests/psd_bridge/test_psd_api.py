@@ -309,7 +309,8 @@ def test_truncated_composite_is_reported_not_patched(tmp_path, cut):
 def test_composite_region_rendered_when_layers_above(tmp_path):
     bg = noise(30, 30, 3, 8, seed=1)
     over = noise(10, 10, 3, 8, seed=2, alpha=True)
-    data = make_psd([L("Bg", bg), L("Over", over, left=5, top=5)], width=30, height=30)
+    data = make_psd([L("Bg", bg), L("Over", over, left=5, top=5, blend=b"mul ")], width=30,
+                    height=30)
     with open_document(put(tmp_path, data)) as doc:
         doc.apply_to_layer(doc.find("Bg"), SHARPEN, mode="replace")
         plan = doc.plan()["composite"]
@@ -390,3 +391,56 @@ def test_new_layer_blend_mode_forces_render(tmp_path):
     with open_document(put(tmp_path, data, "b.psd")) as doc:
         doc.apply_to_layer(doc.find("Photo"), op, mask=MaskSource.layer("Sel"))
         assert "blend mode" in doc.plan()["composite"]["why_render"]
+
+
+def _rendered(path) -> np.ndarray:
+    """psd-tools' render of a whole file, (H, W, C) float32 in [0, 1]."""
+    from psd_tools import PSDImage
+
+    from psd_bridge.api import _composite_arrays
+
+    psd = PSDImage.open(path)
+    return _composite_arrays(psd, psd.viewbox)[0]
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("mode", ["replace", "new-layer"])
+def test_composite_exact_through_plain_layers_above(tmp_path, depth, mode):
+    """Layers above the edit (transparency, opacity, fill, masks, a group) are seen through
+    exactly: the composite matches psd-tools' render of the written file within one level."""
+    full = 255 if depth == 8 else 65535
+    m = np.zeros((12, 12), np.uint8 if depth == 8 else np.uint16)
+    m[:, 4:] = full // 2
+    m[:, 8:] = full
+    sel = np.zeros((20, 20), m.dtype)
+    sel[5:15, 2:18] = full
+    layers = [
+        L("Bg", noise(30, 30, 3, depth, seed=1)),
+        L("Mid", noise(20, 20, 3, depth, seed=2, alpha=True), left=3, top=4, mask=sel,
+          mask_left=3, mask_top=4, mask_default=0),
+        L("</Group>", kind="group-end"),
+        L("Over", noise(12, 12, 3, depth, seed=3, alpha=True), left=8, top=8, opacity=180,
+          mask=m, mask_left=8, mask_top=8, mask_default=255),
+        L("Veil", noise(6, 25, 3, depth, seed=4, alpha=True), left=0, top=20, opacity=90),
+        L("Group", kind="group-open"),
+        L("Hidden", noise(30, 30, 3, depth, seed=5), visible=False),
+    ]
+    first = put(tmp_path, make_psd(layers, width=30, height=30, depth=depth), "first.psd")
+    comp = np.rint(_rendered(first) * full).astype(m.dtype)
+    src = put(tmp_path, make_psd(layers, width=30, height=30, depth=depth, composite=comp))
+    with open_document(src) as doc:
+        if mode == "replace":
+            doc.apply_to_layer(doc.find("Mid"), SHARPEN, mode="replace")
+        else:
+            doc.apply_to_layer(doc.find("Mid"), SHARPEN, mask=MaskSource.own())
+        plan = doc.plan()["composite"]
+        doc.save(tmp_path / "out.psd")
+    assert plan["method"] == "exact blend", plan
+    assert plan["through_layers_above"] == ["Group/Veil", "Group/Over"]
+    from psd_tools import PSDImage
+
+    stored = PSDImage.open(tmp_path / "out.psd").numpy()[:, :, :3] * full
+    rendered = _rendered(tmp_path / "out.psd")[:, :, :3] * full
+    assert np.abs(stored - rendered).max() <= 1.0 + 1e-3
+    before = PSDImage.open(src).numpy()[:, :, :3] * full
+    assert np.abs(stored - before).max() > 2  # the edit shows through
