@@ -40,7 +40,7 @@ from core.errors import ClearshotError
 from core.progress import ProgressCallback, Reporter
 
 from . import records as R
-from .composite import encode_with_rows, read_rows
+from .composite import CompositeRows, _zip_planes, encode_with_rows, read_rows
 from .records import PSDFormatError
 
 __all__ = [
@@ -713,11 +713,19 @@ class PSDDocument:
         frac = (r - le) * (b - t) / (self.header.width * self.header.height)
         plan = dict(action="update", region=[le, t, r, b], fraction=round(frac, 4),
                     method="exact blend" if fast is None else "psd-tools render of the region",
-                    why_render=fast, thumbnail="dropped (Photoshop rebuilds it)")
+                    why_render=fast, thumbnail=self._thumbnail_policy())
         if fast is None:
             above, _ = self._layers_above(self._edits[0].target, region)
             plan["through_layers_above"] = [L.path for L in reversed(above)]
         return plan
+
+    def _thumbnail_policy(self) -> str:
+        h = self.header
+        if not any(rid in (1033, 1036) for rid, _, _ in self.layout.resource_blocks):
+            return "none stored"
+        if h.depth not in (8, 16) or h.mode not in SUPPORTED_MODES:
+            return "dropped (Photoshop rebuilds it)"
+        return "refreshed (1036)"
 
     def _fast_path_problem(self) -> str | None:
         """None when the composite can be updated exactly by blending the changed layers."""
@@ -903,12 +911,18 @@ class PSDDocument:
         comp_plan = report["composite"]
         if not update_composite and comp_plan["action"] == "update":
             comp_plan.update(action="kept", reason="update_composite=False (stale)")
-        parts = self._splice_parts(drop_thumbnail=comp_plan["action"] == "update")
-        render = comp_plan["action"] == "update" and comp_plan["method"] != "exact blend"
-        if comp_plan["action"] == "update" and not render:
-            parts.extend(self._blended_composite(region))
+        update = comp_plan["action"] == "update"
+        render = update and comp_plan["method"] != "exact blend"
+        thumb = None
+        if update and not render:
+            comp_parts, new_rows = self._blended_composite(region)
+            thumb = self._thumbnail_block(self.buf, self.layout.image_data, new_rows, comp_plan)
         else:
-            parts.append(R.Span(self.layout.image_data, self.layout.size))
+            comp_parts = [R.Span(self.layout.image_data, self.layout.size)]
+        # the render path refreshes the thumbnail after rendering (_refresh_thumbnail)
+        parts = self._splice_parts(resources=_resource_parts(
+            self.layout, R.Spans(), thumb, drop=update and not render))
+        parts.extend(comp_parts)
         rep(0.5, "writing")
         folder = os.path.dirname(os.path.abspath(out))
         tmp = os.path.join(folder, f".{os.path.basename(out)}.{secrets.token_hex(4)}.tmp")
@@ -918,6 +932,8 @@ class PSDDocument:
                 os.fsync(fh.fileno())
             if render:
                 self._render_composite(tmp, region, comp_plan)
+                if comp_plan["action"] == "update":
+                    self._refresh_thumbnail(tmp, comp_plan)
             rep(0.7, "verifying")
             if verify:
                 self._verify(tmp)
@@ -934,19 +950,15 @@ class PSDDocument:
         report["output"] = out
         return report
 
-    def _splice_parts(self, *, drop_thumbnail: bool) -> list:
-        """Header..layer section as parts: new bytes, and spans of the original for the rest."""
+    def _splice_parts(self, *, resources: list) -> list:
+        """Header..layer section as parts: new bytes, and spans of the original for the rest.
+
+        ``resources``: the header, colour mode data and image resources (``_resource_parts``).
+        """
         L, h, mv = self.layout, self.header, R.Spans()
         lw = h.length_size
-        parts: list = []
-        rs, re_ = L.resources
-        if drop_thumbnail:  # drop the thumbnails (1033, 1036): they would be stale
-            kept = [mv[s:e] for rid, s, e in L.resource_blocks if rid not in (1033, 1036)]
-            tail = mv[L.resource_blocks[-1][2] if L.resource_blocks else rs : re_]
-            n = sum(len(k) for k in kept) + len(tail)
-            parts += [mv[: rs - 4], struct.pack(">I", n), *kept, tail]
-        else:
-            parts.append(mv[:re_])
+        parts: list = list(resources)
+        re_ = L.resources[1]
         lm_off, lm_body, lm_end = L.layer_mask
         if not self._edits:
             parts.append(mv[re_:lm_end])
@@ -998,7 +1010,7 @@ class PSDDocument:
         sign = -1 if L.count < 0 else 1
         return [struct.pack(">h", sign * count), *recs, *chans]
 
-    def _blended_composite(self, region) -> list:
+    def _blended_composite(self, region) -> tuple[list, CompositeRows]:
         """Exact composite update for one top-most normal layer: C' = C + a (L' - L).
 
         Works in strips of rows so the float temporaries stay small."""
@@ -1059,7 +1071,7 @@ class PSDDocument:
                     c += np.moveaxis(new, 2, 0) * a[None] + (S[(slice(None), *rsl)] - c) \
                         * base[None]
                 view[...] = np.clip(np.rint(c * full), 0, full).astype(rows.planes.dtype)
-        return encode_with_rows(self.buf, self.layout.image_data, h, rows, mv=R.Spans())
+        return encode_with_rows(self.buf, self.layout.image_data, h, rows, mv=R.Spans()), rows
 
     def _render_composite(self, tmp: str, region, plan: dict) -> None:
         """Re-render ``region`` of the written file with psd-tools and patch its composite."""
@@ -1107,6 +1119,71 @@ class PSDDocument:
             os.fsync(fh.fileno())
         plan["region"] = [le, t, r, b]
 
+    def _thumbnail_block(self, b, start: int, new_rows: CompositeRows | None,
+                         plan: dict) -> bytes | None:
+        """A refreshed thumbnail resource (1036) made from the composite at ``start`` in ``b``
+        with ``new_rows`` over it, or None (no thumbnail stored, or a 32-bit document: the
+        stale one is dropped). Notes what happened in ``plan["thumbnail"]``."""
+        from .thumbnail import resource_block, thumbnail_data, thumbnail_pixels
+
+        h = self.header
+        if not any(rid in (1033, 1036) for rid, _, _ in self.layout.resource_blocks):
+            plan["thumbnail"] = "none stored"
+            return None
+        if h.depth not in (8, 16) or h.mode not in SUPPORTED_MODES:
+            plan["thumbnail"] = "dropped (Photoshop rebuilds it)"
+            return None
+        n = _COLOUR_CHANNELS[h.mode]
+        comp = int.from_bytes(b[start : start + 2], "big")
+        whole = _zip_planes(b, start, h, comp) if comp in (2, 3) else None
+
+        def rows(y0: int, y1: int) -> np.ndarray:
+            if whole is not None:
+                out = whole[:n, y0:y1].copy()
+            else:
+                out = read_rows(b, start, h, y0, y1, channels=list(range(n))).planes
+            if new_rows is not None:
+                a, z = max(y0, new_rows.top), min(y1, new_rows.bottom)
+                if z > a:
+                    out[:, a - y0 : z - y0] = new_rows.planes[:n, a - new_rows.top :
+                                                              z - new_rows.top]
+            return out
+
+        try:
+            data = thumbnail_data(thumbnail_pixels(rows, h.width, h.height, h.depth))
+        except (ValueError, PSDFormatError) as exc:
+            plan["thumbnail"] = f"dropped (could not be made: {exc})"
+            return None
+        w, hh = struct.unpack(">II", data[4:12])
+        plan["thumbnail"] = f"refreshed (1036, {w}x{hh} JPEG)"
+        return resource_block(1036, data)
+
+    def _refresh_thumbnail(self, tmp: str, plan: dict) -> None:
+        """After a psd-tools render: rewrite ``tmp`` with its thumbnail made from its new
+        composite (the resources precede the layers, so the file is written again)."""
+        if not any(rid in (1033, 1036) for rid, _, _ in self.layout.resource_blocks):
+            plan["thumbnail"] = "none stored"
+            return
+        with open(tmp, "rb") as fh:
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                layout = R.locate(data, tmp)
+                thumb = self._thumbnail_block(data, layout.image_data, None, plan)
+            finally:
+                data.close()
+            parts = [*_resource_parts(layout, R.Spans(), thumb, drop=True),
+                     R.Span(layout.resources[1], layout.size)]
+            again = tmp + ".2"
+            try:
+                with open(again, "xb", buffering=0) as out:
+                    _write_parts(out, parts, fh.fileno())
+                    os.fsync(out.fileno())
+                os.replace(again, tmp)
+            except BaseException:
+                if os.path.exists(again):
+                    os.unlink(again)
+                raise
+
     def _verify(self, tmp: str) -> None:
         """Re-open the written file: our parser and psd-tools must read it, every untouched
         record and channel must equal the original's bytes and edited channels decode back."""
@@ -1124,6 +1201,26 @@ class PSDDocument:
         except Exception as exc:  # noqa: BLE001 - any failure means the output is unusable
             msg = f"the written file does not re-open in psd-tools ({exc}); nothing was replaced"
             raise ClearshotError(msg) from None
+
+
+def _resource_parts(layout: R.Layout, mv: R.Spans, thumb: bytes | None, *,
+                    drop: bool) -> list:
+    """Header, colour mode data and image resources as parts. With ``thumb`` (a resource
+    block) the first thumbnail resource is replaced by it and the other (1033 or 1036)
+    dropped; with ``drop`` both are dropped; otherwise the original bytes."""
+    rs, re_ = layout.resources
+    if thumb is None and not drop:
+        return [mv[:re_]]
+    kept: list = []
+    for rid, s, e in layout.resource_blocks:
+        if rid not in (1033, 1036):
+            kept.append(mv[s:e])
+        elif thumb is not None:
+            kept.append(thumb)
+            thumb = None
+    tail = mv[layout.resource_blocks[-1][2] if layout.resource_blocks else rs : re_]
+    n = sum(len(k) for k in kept) + len(tail)
+    return [mv[: rs - 4], struct.pack(">I", n), *kept, tail]
 
 
 def _write_parts(fh, parts: list, src_fd: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks import assert_isolated, psd_tools_layers, psd_tools_pixels
+from checks import assert_isolated, psd_tools_layers, psd_tools_pixels, read_thumbnail
 from make_psd import L, make_psd, noise
 from psdfix import put
 from rawpsd import split
@@ -135,7 +135,12 @@ def test_composite_exact_blend_single_layer(tmp_path, depth, composite_compressi
 
     comp = PSDImage.open(tmp_path / "out.psd").numpy()
     np.testing.assert_array_equal(np.rint(comp * FULL[depth]).astype(px.dtype), new)
-    assert 1036 not in split(out).resources  # stale thumbnail dropped
+    thumb = read_thumbnail(split(out).resources[1036][0])  # refreshed from the new composite
+    assert thumb.shape == (16, 20, 3)  # under 160 px: the document's own size
+    expect = new.astype(np.float32) * (255.0 / FULL[depth])
+    # noise does not survive JPEG's chroma subsampling: compare each channel's mean
+    got = thumb.astype(np.float32).mean(axis=(0, 1))
+    np.testing.assert_allclose(got, expect.mean(axis=(0, 1)), atol=3)
 
 
 def test_composite_region_only(tmp_path):
@@ -444,3 +449,46 @@ def test_composite_exact_through_plain_layers_above(tmp_path, depth, mode):
     assert np.abs(stored - rendered).max() <= 1.0 + 1e-3
     before = PSDImage.open(src).numpy()[:, :, :3] * full
     assert np.abs(stored - before).max() > 2  # the edit shows through
+
+
+def _smooth(h: int, w: int, seed: int, alpha: bool = False) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    chans = [0.5 + 0.4 * np.sin(xx / (23 + 7 * c + seed)) * np.cos(yy / (17 + seed))
+             for c in range(3)]
+    if alpha:
+        chans.append(np.clip(xx / w + 0.3, 0, 1))
+    return np.rint(np.stack(chans, axis=2) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("blend", [b"norm", b"mul "])  # exact update / psd-tools render
+def test_thumbnail_refreshed_from_new_composite(tmp_path, blend):
+    import shutil
+    import subprocess
+
+    from psd_tools import PSDImage
+
+    layers = [L("Bg", _smooth(300, 400, 1)),
+              L("Over", _smooth(100, 120, 2, alpha=True), left=200, top=150, blend=blend)]
+    src = put(tmp_path, make_psd(layers, width=400, height=300))
+    darken = Operation("darken", lambda px, *, linear, progress=None: px // 3, "{target} dark")
+    with open_document(src) as doc:
+        doc.apply_to_layer(doc.find("Bg"), darken, mode="replace")
+        report = doc.save(tmp_path / "out.psd")
+    method = "exact blend" if blend == b"norm" else "psd-tools render of the region"
+    assert report["composite"]["method"] == method
+    assert report["composite"]["thumbnail"] == "refreshed (1036, 160x120 JPEG)"
+    data = (tmp_path / "out.psd").read_bytes()
+    assert_isolated(src.read_bytes(), data, replaced=frozenset({0}))
+    thumb = read_thumbnail(split(data).resources[1036][0])
+    out = PSDImage.open(tmp_path / "out.psd")
+    assert out.thumbnail().size == (160, 120)  # psd-tools reads it
+    import cv2
+
+    comp = np.rint(out.numpy()[:, :, :3] * 255).astype(np.uint8)
+    expect = cv2.resize(comp, (160, 120), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert np.abs(thumb.astype(np.float32) - expect).mean() < 2.0
+    if shutil.which("identify"):
+        p = subprocess.run(["identify", str(tmp_path / "out.psd")], capture_output=True,
+                           text=True, check=False)
+        assert p.returncode == 0, p.stderr
+        assert "400x300" in p.stdout
