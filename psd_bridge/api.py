@@ -92,6 +92,8 @@ class Operation:
     opacity: int = 255
     blend_mode: bytes = b"norm"
     params: dict = field(default_factory=dict)
+    #: provenance of each run (a recipe's :attr:`LayerStack.provenance`), newest last
+    provenance: list = field(default_factory=list, compare=False, repr=False)
 
 
 def sharpen_operation(amount_pct: float = 120.0, radius_px: float = 1.5,
@@ -137,12 +139,17 @@ def recipe_operation(recipe: Any) -> Operation:
     """
     from core.layer_stack import run_recipe
 
+    runs: list = []
+
     def run(pixels: np.ndarray, *, linear: bool, progress: ProgressCallback | None = None):
-        return run_recipe(pixels, recipe, linear_input=linear, blend_space="encoded",
-                          progress=progress).flatten()
+        stack = run_recipe(pixels, recipe, linear_input=linear, blend_space="encoded",
+                           progress=progress)
+        runs.append(stack.provenance)
+        return stack.flatten()
 
     params = dict(recipe=recipe.name, version=recipe.version)
-    return Operation(f"recipe {recipe.name}", run, "{target} " + recipe.name, params=params)
+    return Operation(f"recipe {recipe.name}", run, "{target} " + recipe.name, params=params,
+                     provenance=runs)
 
 
 # ----------------------------------------------------------------------------- masks
@@ -261,6 +268,7 @@ class PSDDocument:
             self.close()
             raise
         self._edits: list[_Edit] = []
+        self._provenance: list[dict] = []  # recipe runs, stored in the XMP packet by save()
 
     # -- setup
     def _open_tree(self):
@@ -537,6 +545,10 @@ class PSDDocument:
             msg = (f"operation {op.name!r} returned {result.dtype} {result.shape}, expected "
                    f"{pixels.dtype} {pixels.shape}")
             raise ClearshotError(msg)
+        if op.provenance:
+            self._provenance.append(dict(layer=ref.path, output="replace-pixels"
+                                         if mode == "replace" else "new-layer",
+                                         **op.provenance[-1]))
         n = _COLOUR_CHANNELS[h.mode]
         rec = self.layout.records[ref.index]
         edit = _Edit(ref, op, mode, mask.describe() if mask else
@@ -582,6 +594,7 @@ class PSDDocument:
         stack = run_recipe(pixels, recipe, masks=masks, linear_input=self.header.depth == 32,
                            blend_space="encoded", progress=progress)
         steps = stack.provenance["steps"]
+        first = len(self._edits)
         for layer, step in zip(stack.layers[1:], steps, strict=True):
             params = {k: v for k, v in step.items() if k not in ("psf",)}
             params["recipe"] = recipe.name
@@ -596,6 +609,9 @@ class PSDDocument:
             edit.new_pixels = layer.pixels
             edit.weight = weight
             self._edits.append(edit)
+        self._provenance.append(dict(layer=ref.path, output="new-layers",
+                                     new_layers=[e.new_name for e in self._edits[first:]],
+                                     **stack.provenance))
         return stack
 
     def _stage_new_layer(self, edit: _Edit, ref: LayerRef, result: np.ndarray,
@@ -913,15 +929,18 @@ class PSDDocument:
             comp_plan.update(action="kept", reason="update_composite=False (stale)")
         update = comp_plan["action"] == "update"
         render = update and comp_plan["method"] != "exact blend"
-        thumb = None
+        changes: dict[int, bytes | None] = {}
         if update and not render:
             comp_parts, new_rows = self._blended_composite(region)
             thumb = self._thumbnail_block(self.buf, self.layout.image_data, new_rows, comp_plan)
-        else:
+            changes.update({1036: thumb, 1033: None})
+        else:  # the render path refreshes the thumbnail after rendering (_refresh_thumbnail)
             comp_parts = [R.Span(self.layout.image_data, self.layout.size)]
-        # the render path refreshes the thumbnail after rendering (_refresh_thumbnail)
-        parts = self._splice_parts(resources=_resource_parts(
-            self.layout, R.Spans(), thumb, drop=update and not render))
+        if self._provenance:
+            changes[1060] = self._xmp_block(report)
+            if changes[1060] is None:
+                del changes[1060]
+        parts = self._splice_parts(resources=_resource_parts(self.layout, R.Spans(), changes))
         parts.extend(comp_parts)
         rep(0.5, "writing")
         folder = os.path.dirname(os.path.abspath(out))
@@ -1158,6 +1177,29 @@ class PSDDocument:
         plan["thumbnail"] = f"refreshed (1036, {w}x{hh} JPEG)"
         return resource_block(1036, data)
 
+    def _xmp_block(self, report: dict) -> bytes | None:
+        """Resource 1060 with the recipe provenance added (:mod:`psd_bridge.xmp`), or None
+        when the packet cannot be updated safely; ``report["provenance"]`` says which."""
+        from .xmp import NAMESPACE, XMPError, add_provenance, new_packet
+
+        buf = self.buf
+        for rid, s, _e in self.layout.resource_blocks:
+            if rid == 1060:
+                nl = buf[s + 6]
+                dpos = s + 6 + ((nl + 2) & ~1)
+                n = int.from_bytes(buf[dpos : dpos + 4], "big")
+                head, packet = bytes(buf[s:dpos]), bytes(buf[dpos + 4 : dpos + 4 + n])
+                break
+        else:
+            head, packet = b"8BIM" + struct.pack(">Hxx", 1060), new_packet()
+        try:
+            data = add_provenance(packet, self._provenance)
+        except XMPError as exc:
+            report["provenance"] = f"not stored: {exc}"
+            return None
+        report["provenance"] = f"stored in the XMP metadata (resource 1060, {NAMESPACE})"
+        return head + struct.pack(">I", len(data)) + data + b"\0" * (len(data) & 1)
+
     def _refresh_thumbnail(self, tmp: str, plan: dict) -> None:
         """After a psd-tools render: rewrite ``tmp`` with its thumbnail made from its new
         composite (the resources precede the layers, so the file is written again)."""
@@ -1171,7 +1213,7 @@ class PSDDocument:
                 thumb = self._thumbnail_block(data, layout.image_data, None, plan)
             finally:
                 data.close()
-            parts = [*_resource_parts(layout, R.Spans(), thumb, drop=True),
+            parts = [*_resource_parts(layout, R.Spans(), {1036: thumb, 1033: None}),
                      R.Span(layout.resources[1], layout.size)]
             again = tmp + ".2"
             try:
@@ -1203,21 +1245,24 @@ class PSDDocument:
             raise ClearshotError(msg) from None
 
 
-def _resource_parts(layout: R.Layout, mv: R.Spans, thumb: bytes | None, *,
-                    drop: bool) -> list:
-    """Header, colour mode data and image resources as parts. With ``thumb`` (a resource
-    block) the first thumbnail resource is replaced by it and the other (1033 or 1036)
-    dropped; with ``drop`` both are dropped; otherwise the original bytes."""
+def _resource_parts(layout: R.Layout, mv: R.Spans, changes: dict[int, bytes | None]) -> list:
+    """Header, colour mode data and image resources as parts: ``changes`` maps a resource
+    id to its new block (replacing the first such resource, appended when there is none) or
+    to None (dropped); every other resource is the original bytes."""
     rs, re_ = layout.resources
-    if thumb is None and not drop:
+    if not changes or not any(rid in changes for rid, _, _ in layout.resource_blocks) and \
+            all(v is None for v in changes.values()):
         return [mv[:re_]]
     kept: list = []
+    done: set[int] = set()
     for rid, s, e in layout.resource_blocks:
-        if rid not in (1033, 1036):
+        if rid not in changes:
             kept.append(mv[s:e])
-        elif thumb is not None:
-            kept.append(thumb)
-            thumb = None
+            continue
+        if rid not in done and changes[rid] is not None:
+            kept.append(changes[rid])
+        done.add(rid)
+    kept += [blk for rid, blk in changes.items() if rid not in done and blk is not None]
     tail = mv[layout.resource_blocks[-1][2] if layout.resource_blocks else rs : re_]
     n = sum(len(k) for k in kept) + len(tail)
     return [mv[: rs - 4], struct.pack(">I", n), *kept, tail]

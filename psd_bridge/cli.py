@@ -179,6 +179,8 @@ def _print_report(r: dict) -> None:
               f"({comp['fraction'] * 100:.1f} % of the canvas), thumbnail {comp['thumbnail']}")
     else:
         print(f"  composite: kept ({comp['reason']})")
+    if r.get("provenance"):
+        print(f"  recipe provenance: {r['provenance']}")
     if r.get("backup"):
         print(f"  backup of the input: {r['backup']}")
 

@@ -9,6 +9,28 @@ import numpy as np
 from rawpsd import Record, split
 
 THUMBNAILS = {1033, 1036}
+XMP = 1060
+
+
+def assert_xmp_kept(old: list[bytes] | None, new: list[bytes]) -> list[dict]:
+    """The new XMP packet is the old one plus the clearshot provenance (the trailing padding
+    may shrink); returns the stored runs."""
+    import re
+
+    from psd_bridge.xmp import _OURS, read_provenance
+
+    assert len(new) == 1
+    runs = read_provenance(new[0])
+    assert runs, "an XMP packet changed without clearshot provenance in it"
+    if old is None:
+        return runs
+
+    def core(p: bytes) -> bytes:
+        text = _OURS.sub("", p.rstrip(b"\0").decode("utf-8"), count=1)
+        return re.sub(r"\s*(<\?xpacket end=)", r"\1", text).encode()
+
+    assert core(new[0]) == core(old[0]), "the XMP packet changed beyond the provenance"
+    return runs
 
 
 def assert_isolated(orig: bytes, new: bytes, *, replaced: frozenset[int] = frozenset(),
@@ -30,6 +52,9 @@ def assert_isolated(orig: bytes, new: bytes, *, replaced: frozenset[int] = froze
                 assert rid == 1036, "only the Photoshop 5 thumbnail (1036) is refreshed"
                 assert len(b.resources[rid]) == 1
                 read_thumbnail(b.resources[rid][0])
+            continue
+        if rid == XMP and edited and b.resources.get(rid) != a.resources.get(rid):
+            assert_xmp_kept(a.resources.get(rid), b.resources[rid])
             continue
         assert b.resources.get(rid) == a.resources.get(rid), f"resource {rid} changed"
     assert b.global_mask == a.global_mask

@@ -141,9 +141,11 @@ def flatten(layers: list[L], width: int, height: int, ncolour: int, depth: int) 
 def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: int = 3,
              version: int = 1, composite: np.ndarray | None = None,
              composite_compression: int = 1, layers_in_block: bool = False,
-             thumbnail: bool = True, alpha_channels: dict[str, np.ndarray] | None = None) -> bytes:
+             thumbnail: bool = True, alpha_channels: dict[str, np.ndarray] | None = None,
+             resources: dict[int, bytes] | None = None) -> bytes:
     """The bytes of a PSD (version 1) or PSB (version 2) file. ``alpha_channels``: named
-    (H, W) planes stored after the composite's colour channels (names in resource 1045)."""
+    (H, W) planes stored after the composite's colour channels (names in resource 1045);
+    ``resources``: more image resources {id: data}, after the thumbnail."""
     ncolour = {1: 1, 3: 3, 4: 4}[mode]
     alpha_channels = alpha_channels or {}
     nch = ncolour + len(alpha_channels)
@@ -160,6 +162,8 @@ def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: 
         res += resource(1045, names)
     if thumbnail:
         res += resource(1036, b"\0" * 28 + b"\xff\xd8\xff\xd9")
+    for rid, rdata in (resources or {}).items():
+        res += resource(rid, rdata)
     recs, datas = [], []
     for layer in layers:
         r, d = _record(layer, ncolour, depth, version)
