@@ -57,6 +57,7 @@ __all__ = [
     "recipe_operation",
     "write_recipe_layers",
     "SUPPORTED_MODES",
+    "AUTO_MASKS",
 ]
 
 #: Colour modes whose layers the bridge edits. CMYK and Lab documents open, list and no-op
@@ -67,6 +68,8 @@ _NO_LAYER_MODES = {0: "Bitmap", 2: "Indexed", 7: "Multichannel", 8: "Duotone"}
 _COLOUR_CHANNELS = {1: 1, 3: 3}
 _FULL = {8: 255, 16: 65535, 32: 1.0}
 _STRIP_ROWS = 256
+#: Masks the engine finds on the target layer's pixels (:mod:`core.masks`).
+AUTO_MASKS = ("faces", "eyes", "subject", "detail")
 
 
 class LayerSelectionError(ValueError):
@@ -157,7 +160,9 @@ def recipe_operation(recipe: Any) -> Operation:
 class MaskSource:
     """Where a mask comes from: ``own`` (the target's layer mask), ``layer`` (another layer's
     mask, by path), ``channel`` (a named alpha channel of the document), ``image`` (a grayscale
-    image file the size of the canvas) or ``black``."""
+    image file the size of the canvas), ``black``, or found by the engine on the target
+    layer's pixels: ``faces``, ``eyes``, ``subject`` (the in-focus region) or ``detail``
+    (edges and texture) (:mod:`core.masks`)."""
 
     kind: str
     ref: str = ""
@@ -180,19 +185,17 @@ class MaskSource:
 
     @classmethod
     def parse(cls, text: str) -> MaskSource:
-        """``own``, ``black``, ``layer:PATH``, ``image:FILE`` (or a bare existing file)."""
-        if text in ("own", "black"):
+        """``own``, ``black``, ``faces``, ``eyes``, ``subject``, ``detail``, ``layer:PATH``,
+        ``channel:NAME``, ``image:FILE`` (or a bare existing file)."""
+        if text in ("own", "black", *AUTO_MASKS):
             return cls(text)
         kind, _, ref = text.partition(":")
         if kind in ("layer", "image", "channel") and ref:
             return cls(kind, ref)
-        if kind in ("auto", "faces", "subject"):
-            msg = (f"mask source {text!r} is not available yet "
-                   "(own, layer:PATH, channel:NAME, image:FILE)")
-            raise ValueError(msg)
         if os.path.exists(text):
             return cls("image", text)
-        msg = f"mask must be own, black, layer:PATH, channel:NAME or image:FILE, got {text!r}"
+        msg = ("mask must be own, black, faces, eyes, subject, detail, layer:PATH, "
+               f"channel:NAME or image:FILE, got {text!r}")
         raise ValueError(msg)
 
     def describe(self) -> str:
@@ -269,6 +272,7 @@ class PSDDocument:
             raise
         self._edits: list[_Edit] = []
         self._provenance: list[dict] = []  # recipe runs, stored in the XMP packet by save()
+        self._auto: dict[tuple[str, int], tuple[np.ndarray, str]] = {}  # found masks, notes
 
     # -- setup
     def _open_tree(self):
@@ -480,6 +484,8 @@ class PSDDocument:
         le, t, r, b = target.rect
         if source.kind == "black":
             return None
+        if source.kind in AUTO_MASKS:
+            return self._auto_mask(source.kind, target)[0]
         if source.kind == "image":
             from core.color import REC709_LUMA
             from core.dtype import to_float32
@@ -519,6 +525,37 @@ class PSDDocument:
             out[y0 - t : y1 - t, x0 - le : x1 - le] = part / _FULL[self.header.depth]
         return np.clip(out, 0, 1)
 
+    def _auto_mask(self, kind: str, target: LayerRef) -> tuple[np.ndarray, str]:
+        """A mask the engine finds on the target's colour channels (32-bit: sRGB-encoded
+        first, the detectors expect display values): float32 (H, W) and a note for the plan.
+        """
+        key = (kind, target.index)
+        if key not in self._auto:
+            from core import masks
+
+            n = _COLOUR_CHANNELS[self.header.mode]
+            px = self.read_pixels(target)[:, :, :n]
+            if self.header.depth == 32 and kind != "subject":
+                from core.color import linear_to_srgb
+
+                px = np.clip(linear_to_srgb(np.clip(px, 0, None)), 0, 1).astype(np.float32)
+            if kind == "faces":
+                got = masks.face_mask(px)
+            elif kind == "eyes":
+                got = masks.eye_mask(px)
+            elif kind == "subject":
+                got = masks.subject_mask(px, linear_input=self.header.depth == 32)
+            else:
+                got = masks.detail_mask(px)
+            if isinstance(got, masks.Detections):
+                weight = got.mask
+                note = f"{kind} ({len(got.boxes)} found)"
+            else:
+                weight = got
+                note = f"{kind} ({float(got.mean()):.0%} of the layer)"
+            self._auto[key] = (np.clip(weight, 0, 1).astype(np.float32), note)
+        return self._auto[key]
+
     # -- edits
     def apply_to_layer(self, ref: LayerRef, op: Operation, *, mode: str = "new-layer",
                        mask: MaskSource | None = None,
@@ -553,6 +590,8 @@ class PSDDocument:
         rec = self.layout.records[ref.index]
         edit = _Edit(ref, op, mode, mask.describe() if mask else
                      ("black" if mode == "new-layer" else "none"))
+        if mask is not None and mask.kind in AUTO_MASKS:
+            edit.mask = self._auto_mask(mask.kind, ref)[1]
         if mode == "replace":
             if weight is not None:
                 result = _blend(pixels, result, weight, n, h.depth)

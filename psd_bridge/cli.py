@@ -52,9 +52,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--mask", metavar="SRC",
                      help="own (the layer's mask), layer:PATH (another layer's mask), "
-                     "channel:NAME (an alpha channel), image:FILE (grayscale, canvas size) or "
-                     "black. New layers get it as their "
-                     "layer mask (default black); --replace-pixels blends through it")
+                     "channel:NAME (an alpha channel), image:FILE (grayscale, canvas size), "
+                     "black, or found on the target layer's pixels: faces, eyes, subject "
+                     "(in focus) or detail (edges). New layers get it as their "
+                     "layer mask (default black); --replace-pixels blends through it; with "
+                     "--recipe it is the recipe's 'selection'")
     m = out.add_mutually_exclusive_group()
     m.add_argument("--as-new-layers", dest="replace", action="store_false", default=False,
                    help="add the result as a new masked layer above the target (default)")
