@@ -329,6 +329,12 @@ class PSDDocument:
             return "a layer without all colour channels"
         return None
 
+    def _require_open(self) -> None:
+        if getattr(self, "buf", None) is None:
+            msg = (f"{self.path}: the document is closed (closed, or saved over its own file); "
+                   "open it again with open_document()")
+            raise ValueError(msg)
+
     def close(self) -> None:
         buf = getattr(self, "buf", None)
         if buf is not None:
@@ -569,6 +575,7 @@ class PSDDocument:
         if mode not in ("new-layer", "replace"):
             msg = f"mode must be 'new-layer' or 'replace', got {mode!r}"
             raise ValueError(msg)
+        self._require_open()
         self._check_editable(ref)
         if any(e.target.index == ref.index and e.mode == "replace" for e in self._edits):
             msg = f"layer {ref.path!r} is already replaced in this session; save first"
@@ -955,6 +962,7 @@ class PSDDocument:
         as ``<name>.bak`` (unless ``backup=False``).
         """
         rep = Reporter(progress)
+        self._require_open()
         out = os.fspath(out)
         same = os.path.exists(out) and os.path.samefile(out, self.path)
         if os.path.exists(out) and not overwrite:
@@ -999,7 +1007,12 @@ class PSDDocument:
                 bak = out + ".bak"
                 shutil.copy2(self.path, bak)
                 report["backup"] = bak
-            os.replace(tmp, out)
+            if same:
+                # Windows cannot replace a file that is open (or mapped): let go of the
+                # input first. The document is closed from here on.
+                self.close()
+                report["document_closed"] = True
+            _replace(tmp, out)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -1259,11 +1272,15 @@ class PSDDocument:
                 with open(again, "xb", buffering=0) as out:
                     _write_parts(out, parts, fh.fileno())
                     os.fsync(out.fileno())
-                os.replace(again, tmp)
             except BaseException:
                 if os.path.exists(again):
                     os.unlink(again)
                 raise
+        try:
+            _replace(again, tmp)  # tmp is closed by now (Windows cannot replace an open file)
+        except BaseException:
+            os.unlink(again)
+            raise
 
     def _verify(self, tmp: str) -> None:
         """Re-open the written file: our parser and psd-tools must read it, every untouched
@@ -1305,6 +1322,26 @@ def _resource_parts(layout: R.Layout, mv: R.Spans, changes: dict[int, bytes | No
     tail = mv[layout.resource_blocks[-1][2] if layout.resource_blocks else rs : re_]
     n = sum(len(k) for k in kept) + len(tail)
     return [mv[: rs - 4], struct.pack(">I", n), *kept, tail]
+
+
+_REPLACE_TRIES = 10
+
+
+def _replace(tmp: str, out: str) -> None:
+    """``os.replace`` with a few retries: on Windows a virus scanner or indexer may hold the
+    target open for a moment (PermissionError); POSIX succeeds at once."""
+    import time
+
+    for attempt in range(_REPLACE_TRIES):
+        try:
+            os.replace(tmp, out)
+            return
+        except PermissionError as exc:
+            if attempt == _REPLACE_TRIES - 1:
+                msg = (f"could not replace {out} ({exc}); another program has it open. "
+                       "Close it there and run again (nothing was changed)")
+                raise ClearshotError(msg) from None
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _write_parts(fh, parts: list, src_fd: int) -> None:

@@ -9,6 +9,7 @@ from make_psd import L, make_psd, noise
 from psdfix import put
 from rawpsd import split
 
+from core.errors import ClearshotError
 from psd_bridge.api import (
     LayerSelectionError,
     MaskSource,
@@ -492,3 +493,49 @@ def test_thumbnail_refreshed_from_new_composite(tmp_path, blend):
                            text=True, check=False)
         assert p.returncode == 0, p.stderr
         assert "400x300" in p.stdout
+
+
+def test_overwrite_input_lets_go_of_it_first(tmp_path, monkeypatch):
+    """Windows semantics simulated: replacing a file that is open or mapped fails. Saving over
+    the input closes the document before the rename; a target held by another program is
+    retried, then reported with nothing changed."""
+    import os
+
+    import psd_bridge.api as api
+
+    data = _doc()
+    src = put(tmp_path, data)
+    real = os.replace
+    docs: list = []
+    busy = {"n": 0}
+
+    def windows_replace(a, b):
+        if any(d.buf is not None and os.path.exists(b) and os.path.samefile(b, d.path)
+               for d in docs):
+            raise PermissionError(13, "The process cannot access the file", b)
+        if busy["n"] and os.path.abspath(b) == str(src):
+            busy["n"] -= 1
+            raise PermissionError(13, "held by a scanner", b)
+        real(a, b)
+
+    monkeypatch.setattr(os, "replace", windows_replace)
+    monkeypatch.setattr(api, "_REPLACE_TRIES", 3)
+    with open_document(src) as doc:
+        docs.append(doc)
+        doc.apply_to_layer(doc.find("Background"), SHARPEN, mode="replace")
+        busy["n"] = 2  # two refusals, then the rename goes through
+        report = doc.save(src, overwrite=True)
+        assert report["document_closed"]
+        with pytest.raises(ValueError, match="open it again"):
+            doc.save(tmp_path / "again.psd")
+    assert (tmp_path / "in.psd.bak").read_bytes() == data
+    assert src.read_bytes() != data
+    edited = src.read_bytes()
+    with open_document(src) as doc:
+        docs.append(doc)
+        doc.apply_to_layer(doc.find("Background"), SHARPEN, mode="replace")
+        busy["n"] = 5  # held for longer than the retries
+        with pytest.raises(ClearshotError, match="another program has it open"):
+            doc.save(src, overwrite=True)
+    assert src.read_bytes() == edited  # nothing changed, no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.psd", "in.psd.bak"]
