@@ -318,7 +318,8 @@ class PSDDocument:
             return f"a {ref.kind} layer (no pixels of its own)"
         if h.mode not in SUPPORTED_MODES:
             return (f"the document is {h.mode_name}; the bridge edits RGB and Grayscale only "
-                    "(convert the document mode in Photoshop)")
+                    "(in Photoshop: Image > Mode > RGB Color, or work on an RGB copy; a CMYK "
+                    "conversion back afterwards is a second, lossy step)")
         if h.depth not in (8, 16, 32):
             return f"{h.depth}-bit documents are not edited"
         le, t, r, b = ref.rect

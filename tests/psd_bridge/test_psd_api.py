@@ -245,8 +245,9 @@ def test_cmyk_opens_and_refuses_edits(tmp_path):
     with open_document(put(tmp_path, data)) as doc:
         (layer,) = doc.layers
         assert "CMYK" in layer.problem
-        with pytest.raises(UnsupportedDocumentError, match="CMYK"):
+        with pytest.raises(UnsupportedDocumentError, match="CMYK") as err:
             doc.apply_to_layer(layer, SHARPEN)
+        assert "Image > Mode > RGB Color" in str(err.value)
         doc.save(tmp_path / "o.psd")
     assert (tmp_path / "o.psd").read_bytes() == data
 
