@@ -12,7 +12,10 @@ The test file is generated once into ``benchmarks/results/`` (git-ignored) with 
 Scenarios
   bridge-replace-top   sharpen the top layer, --replace-pixels, composite patched exactly
   bridge-new-layer     sharpen a middle layer into a new layer with a black mask (default)
-  bridge-replace-mid   sharpen a middle layer under others, composite region re-rendered
+  bridge-replace-mid   sharpen a middle layer under others, composite updated exactly
+                       through the layers above (psd-tools rendered it before)
+  bridge-new-detail-mask  sharpen a middle layer into a new layer masked by --mask detail
+                       (core.masks.detail_mask), composite updated through the layers above
   psd-tools            the peer: psd-tools reads, replaces the top layer, save() re-renders
 """
 
@@ -29,7 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-SCENARIOS = ("bridge-replace-top", "bridge-new-layer", "bridge-replace-mid", "psd-tools")
+SCENARIOS = ("bridge-replace-top", "bridge-new-layer", "bridge-replace-mid",
+             "bridge-new-detail-mask", "psd-tools")
 
 
 def _make_file(path: Path, width: int, height: int) -> None:
@@ -100,7 +104,7 @@ def _child(scenario: str, src: str, out: str) -> dict:
         psd.save(out)  # re-renders the composite
         detail = "psd-tools save() with composite re-render"
     else:
-        from psd_bridge.api import open_document, sharpen_operation
+        from psd_bridge.api import MaskSource, open_document, sharpen_operation
 
         op = sharpen_operation(120, 1.5, 5)
         with open_document(src) as doc:
@@ -108,6 +112,8 @@ def _child(scenario: str, src: str, out: str) -> dict:
                 doc.apply_to_layer(doc.find("Retouch"), op, mode="replace")
             elif scenario == "bridge-new-layer":
                 doc.apply_to_layer(doc.find("Portrait"), op)
+            elif scenario == "bridge-new-detail-mask":
+                doc.apply_to_layer(doc.find("Detail"), op, mask=MaskSource("detail"))
             else:
                 doc.apply_to_layer(doc.find("Detail"), op, mode="replace")
             report = doc.save(out)

@@ -1125,9 +1125,12 @@ class PSDDocument:
                     continue  # fully transparent here: the composite does not change
                 if e.mode == "replace" and a.min() == 1.0:
                     # opaque: C' = C + (L' - L) exactly, in integers
-                    d = px[:, :, :n].astype(np.int32) - e.old_pixels[sl][:, :, :n]
-                    v = view.astype(np.int32) + np.moveaxis(d, 2, 0)
-                    view[...] = np.clip(v, 0, int(full)).astype(view.dtype)
+                    it = np.int16 if h.depth == 8 else np.int32  # |C + L' - L| < 2 full
+                    v = view.astype(it)
+                    v += np.moveaxis(px[:, :, :n], 2, 0)
+                    v -= np.moveaxis(e.old_pixels[sl][:, :, :n], 2, 0)
+                    np.clip(v, 0, int(full), out=v)
+                    view[...] = v
                     continue
                 new = px[:, :, :n].astype(np.float32) / full
                 c = view.astype(np.float32) / full
@@ -1210,6 +1213,8 @@ class PSDDocument:
         whole = _zip_planes(b, start, h, comp) if comp in (2, 3) else None
 
         def rows(y0: int, y1: int) -> np.ndarray:
+            if new_rows is not None and new_rows.top <= y0 and y1 <= new_rows.bottom:
+                return new_rows.planes[:n, y0 - new_rows.top : y1 - new_rows.top]
             if whole is not None:
                 out = whole[:n, y0:y1].copy()
             else:
