@@ -793,8 +793,10 @@ class PSDDocument:
     def _fast_path_problem(self) -> str | None:
         """None when the composite can be updated exactly by blending the changed layers."""
         h = self.header
-        if h.depth not in (8, 16) or h.channels != _COLOUR_CHANNELS.get(h.mode):
-            return "composite with transparency or 32-bit"
+        if h.depth not in (8, 16):
+            return "32-bit composite"
+        if h.channels < _COLOUR_CHANNELS.get(h.mode, 99):
+            return "composite without all colour channels"
         edited = {e.target.index for e in self._edits}
         if len(edited) != 1:
             return "more than one layer changed"
@@ -1083,7 +1085,7 @@ class PSDDocument:
         return [struct.pack(">h", sign * count), *recs, *chans]
 
     def _blended_composite(self, region) -> tuple[list, CompositeRows]:
-        """Exact composite update for one top-most normal layer: C' = C + a (L' - L).
+        """Exact composite update through plain layers above (see ``_see_through``).
 
         Works in strips of rows so the float temporaries stay small."""
         h = self.header
@@ -1093,6 +1095,10 @@ class PSDDocument:
         n = _COLOUR_CHANNELS[h.mode]
         T, S = self._see_through(self._edits[0].target, region,
                                  colour=any(e.mode == "new-layer" for e in self._edits))
+        # Photoshop stores the composite's colour over white and, with a negative layer
+        # count, the document's transparency as the first extra channel: the white matte
+        # makes the colour an opaque composite, so the same updates hold.
+        merged_alpha = self.layout.count < 0 and h.channels > n
         for e in self._edits:
             tl, tt, tr, tb = e.target.rect
             x0, x1 = max(tl, le), min(tr, r)
@@ -1111,7 +1117,14 @@ class PSDDocument:
                     alpha = px[:, :, n].astype(np.float32) / full
                 else:
                     alpha = np.ones(px.shape[:2], np.float32)
-                view = rows.planes[:, y0 - t : y1 - t, x0:x1]
+                view = rows.planes[:n, y0 - t : y1 - t, x0:x1]
+                if e.mode == "new-layer" and merged_alpha:
+                    # the document's transparency: A' = A + a (1 - A), whatever lies above
+                    av = rows.planes[n, y0 - t : y1 - t, x0:x1]
+                    a0 = alpha * e.weight[sl] * (e.op.opacity / 255.0)
+                    va = av.astype(np.float32) / full
+                    va += a0 * (1.0 - va)
+                    av[...] = np.clip(np.rint(va * full), 0, full).astype(av.dtype)
                 if e.mode == "replace":
                     a = alpha * (layer.opacity / 255.0) * fill
                     if own is not None:

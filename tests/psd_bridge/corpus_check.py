@@ -39,10 +39,21 @@ def render_check(src: Path, out: Path, region: list[int], depth: int) -> tuple[f
     le, t, r, b = region
     old, new = PSDImage.open(src), PSDImage.open(out)
     n = 1 if old.channels < 3 or old.color_mode.name == "GRAYSCALE" else 3
-    stored_old = np.rint(old.numpy()[t:b, le:r, :n] * full)
-    stored_new = np.rint(new.numpy()[t:b, le:r, :n] * full)
-    rend_old = np.rint(_composite_arrays(old, tuple(region))[0][:, :, :n] * full)
-    rend_new = np.rint(_composite_arrays(new, tuple(region))[0][:, :, :n] * full)
+    def matted(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        # as stored: over white (psd-tools un-mattes on reading; low alphas amplify rounding)
+        c = colour[:, :, :n] if alpha is None else colour[:, :, :n] * alpha + (1.0 - alpha)
+        return np.rint(c * full)
+
+    def stored(psd) -> np.ndarray:
+        x = psd.numpy()[t:b, le:r]
+        return matted(x, x[:, :, n : n + 1] if x.shape[2] > n else None)
+
+    def rendered(psd) -> np.ndarray:
+        colour, _, alpha = _composite_arrays(psd, tuple(region))
+        return matted(colour, alpha)
+
+    stored_old, stored_new = stored(old), stored(new)
+    rend_old, rend_new = rendered(old), rendered(new)
     agree = (rend_old == stored_old).all(axis=2)
     if not agree.any():
         return 0.0, 0.0

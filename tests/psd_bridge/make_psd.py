@@ -142,13 +142,16 @@ def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: 
              version: int = 1, composite: np.ndarray | None = None,
              composite_compression: int = 1, layers_in_block: bool = False,
              thumbnail: bool = True, alpha_channels: dict[str, np.ndarray] | None = None,
-             resources: dict[int, bytes] | None = None) -> bytes:
+             resources: dict[int, bytes] | None = None,
+             transparency: np.ndarray | None = None) -> bytes:
     """The bytes of a PSD (version 1) or PSB (version 2) file. ``alpha_channels``: named
     (H, W) planes stored after the composite's colour channels (names in resource 1045);
-    ``resources``: more image resources {id: data}, after the thumbnail."""
+    ``resources``: more image resources {id: data}, after the thumbnail; ``transparency``:
+    the composite's (H, W) transparency, stored as the first extra channel with a negative
+    layer count (``composite`` is then the colour over white, as Photoshop stores it)."""
     ncolour = {1: 1, 3: 3, 4: 4}[mode]
     alpha_channels = alpha_channels or {}
-    nch = ncolour + len(alpha_channels)
+    nch = ncolour + len(alpha_channels) + (transparency is not None)
     header = b"8BPS" + struct.pack(">H6xHIIHH", version, nch, height, width, depth, mode)
     def resource(rid: int, data: bytes) -> bytes:
         pad = b"\0" * (len(data) % 2)
@@ -169,7 +172,8 @@ def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: 
         r, d = _record(layer, ncolour, depth, version)
         recs.append(r)
         datas.append(d)
-    body = struct.pack(">h", len(layers)) + b"".join(recs) + b"".join(datas)
+    count = -len(layers) if transparency is not None else len(layers)
+    body = struct.pack(">h", count) + b"".join(recs) + b"".join(datas)
     body += b"\0" * (-len(body) % 4)
     lw = ">I" if version == 1 else ">Q"
     if layers_in_block:
@@ -185,6 +189,8 @@ def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: 
     if composite is None:
         composite = flatten(layers, width, height, ncolour, depth)
     planes = [composite.reshape(height, width, -1)[:, :, c] for c in range(ncolour)]
+    if transparency is not None:
+        planes.append(transparency)
     planes += list(alpha_channels.values())
     if composite_compression == 0:
         image = struct.pack(">H", 0) + b"".join(

@@ -540,3 +540,46 @@ def test_overwrite_input_lets_go_of_it_first(tmp_path, monkeypatch):
             doc.save(src, overwrite=True)
     assert src.read_bytes() == edited  # nothing changed, no temporary file left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.psd", "in.psd.bak"]
+
+
+@pytest.mark.parametrize("mode", ["replace", "new-layer"])
+def test_composite_exact_with_document_transparency(tmp_path, mode):
+    """No background: the composite has a transparency channel and colour stored over white.
+    The exact update keeps both right (psd-tools' render of the output, within a level)."""
+    full = 255
+    layers = [
+        L("Low", noise(20, 24, 3, 8, seed=2, alpha=True), left=2, top=3),
+        L("Over", noise(10, 12, 3, 8, seed=3, alpha=True), left=8, top=6, opacity=200),
+    ]
+    first = put(tmp_path, make_psd(layers, width=30, height=26), "first.psd")
+    from psd_tools import PSDImage
+
+    from psd_bridge.api import _composite_arrays
+
+    psd = PSDImage.open(first)
+    colour, _, alpha = _composite_arrays(psd, psd.viewbox)
+    matted = np.rint((colour * alpha + 1 - alpha) * full).astype(np.uint8)
+    trans = np.rint(alpha[:, :, 0] * full).astype(np.uint8)
+    src = put(tmp_path, make_psd(layers, width=30, height=26, composite=matted,
+                                 transparency=trans))
+    with open_document(src) as doc:
+        low = doc.find("Low")
+        if mode == "replace":
+            doc.apply_to_layer(low, SHARPEN, mode="replace")
+        else:
+            import cv2
+
+            white = tmp_path / "white.png"
+            cv2.imwrite(str(white), np.full((26, 30), 255, np.uint8))
+            doc.apply_to_layer(low, SHARPEN, mask=MaskSource.image(str(white)))
+        plan = doc.plan()["composite"]
+        assert plan["method"] == "exact blend", plan
+        doc.save(tmp_path / "out.psd")
+    out = PSDImage.open(tmp_path / "out.psd")
+    stored = out.numpy()  # psd-tools un-mattes: straight colour and transparency
+    s_alpha = stored[:, :, 3:4]
+    colour, _, alpha = _composite_arrays(out, out.viewbox)
+    assert np.abs(s_alpha - alpha).max() <= 1 / 255 + 1e-6
+    s_matted = (stored[:, :, :3] * s_alpha + 1 - s_alpha) * full
+    r_matted = (colour * alpha + 1 - alpha) * full
+    assert np.abs(s_matted - r_matted).max() <= 1.0 + 1e-3
