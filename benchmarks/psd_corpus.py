@@ -5,8 +5,8 @@
 Runs the same per-file checks as tests/psd_bridge/test_psd_corpus.py and prints how many files
 opened, saved byte-identical with no edit, had an editable pixel layer, stayed isolated under a
 pixel replacement (rawpsd comparison + exact read-back in psd-tools), and took a new masked
-layer; plus what the edits did to the stored composite and, where it was updated exactly
-through layers above the edit, how it compares with psd-tools' render of the written file.
+layer; plus what the edits did to the stored composite and, where it was updated exactly,
+how it compares with psd-tools' render of the written file.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main() -> int:
         worst = max(diffs)
         compared = [d for d in diffs if d[1] > 0]
         within = sum(d[0] <= 1.0 for d in compared)
-        print(f"exact update through layers above vs psd-tools' render of the output: "
+        print(f"exact composite update vs psd-tools' render of the output: "
               f"{within}/{len(compared)} files within 1 level (8-bit scale), worst "
               f"{worst[0]:.1f} ({worst[2]}); compared where psd-tools renders the original as "
               f"stored; {len(diffs) - len(compared)} files had no such pixel)")
