@@ -583,3 +583,23 @@ def test_composite_exact_with_document_transparency(tmp_path, mode):
     s_matted = (stored[:, :, :3] * s_alpha + 1 - s_alpha) * full
     r_matted = (colour * alpha + 1 - alpha) * full
     assert np.abs(s_matted - r_matted).max() <= 1.0 + 1e-3
+
+
+@pytest.mark.parametrize("depth", [8, 16, 32])
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("compression", [0, 1])
+def test_decode_rows_matches_whole_channel(tmp_path, depth, version, compression):
+    from psd_bridge import records as R
+
+    px = noise(13, 11, 3, depth, seed=4, alpha=True)
+    data = make_psd([L("P", px, compression=compression)], width=11, height=13, depth=depth,
+                    version=version)
+    with open_document(put(tmp_path, data, "in.psb" if version == 2 else "in.psd")) as doc:
+        rec = doc.layout.records[0]
+        for span in rec.spans:
+            whole = R.decode_channel(doc.buf, span, 11, 13, doc.header)
+            for y0, y1 in [(0, 13), (0, 1), (5, 9), (12, 13), (7, 7)]:
+                got = R.decode_rows(doc.buf, span, 11, 13, doc.header, y0, y1)
+                np.testing.assert_array_equal(got, whole[y0:y1])
+            with pytest.raises(ValueError, match="outside"):
+                R.decode_rows(doc.buf, span, 11, 13, doc.header, 3, 14)
