@@ -854,7 +854,8 @@ class PSDDocument:
     def _layers_above(self, ref: LayerRef,
                       region: tuple[int, int, int, int]) -> tuple[list[LayerRef], str | None]:
         """Visible layers above ``ref`` that overlap ``region``, bottom to top, and why the
-        exact update cannot see through them (None when every one is a plain pixel layer)."""
+        exact update cannot see through them (None when every one is a plain pixel, text or
+        smart-object layer)."""
         left, top, right, bottom = region
         found = []
         for L in self._layers:
@@ -865,10 +866,12 @@ class PSDDocument:
             le, t, r, b = L.rect
             empty = r <= le or b <= t
             hits = not empty and le < right and r > left and t < bottom and b > top
-            if L.kind != "pixel":
+            if L.kind not in ("pixel", "type", "smartobject"):
                 if empty or hits:  # fills and adjustments cover the canvas whatever the rect
                     return [], f"layer {L.path!r} ({L.kind}) above the edited layer"
                 continue
+            # text and smart objects above composite from their stored pixels (the rendered
+            # text, the placed and filtered content), as Photoshop does
             if not hits:
                 continue
             if L.clipping:
