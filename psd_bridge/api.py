@@ -8,9 +8,10 @@
 
 Writing is a *splice*: every byte that was not edited is copied from the original file; only
 edited channels, the rectangle/length table of edited records, new records, enclosing lengths,
-the composite rows under the edit and (when the composite changed) the dropped thumbnail
-differ. psd-tools provides the layer tree (names, kinds, groups, clipping) and the channel
-codecs; the bytes are located by :mod:`psd_bridge.records`.
+the composite rows under the edit, the thumbnail (refreshed when the composite changed) and
+the XMP packet (when a recipe ran: its provenance) differ. psd-tools provides the layer tree
+(names, kinds, groups, clipping) and the channel codecs; the bytes are located by
+:mod:`psd_bridge.records`.
 
 An :class:`Operation` is a callable on the layer's pixels in the file's own dtype, (H, W, C)
 with the layer's transparency last when it has one, plus a description of the layer it makes
