@@ -134,6 +134,12 @@ def test_cli_recipe_new_layers_and_replace(tmp_path, capsys):
     assert "new layer 'Photo sharpened (faces and eyes)'" in text
     names = [r.name for r in split(out.read_bytes()).records]
     assert names[2:] == [b"Photo deblurred", b"Photo sharpened (faces and eyes)"]
+    assert "recipe provenance: stored in the XMP metadata" in text
+    from psd_bridge.xmp import read_provenance
+
+    (run,) = read_provenance(split(out.read_bytes()).resources[1060][0])
+    assert run["recipe"]["name"] == "portrait"
+    assert run["new_layers"] == ["Photo deblurred", "Photo sharpened (faces and eyes)"]
     rc = main(
         [
             "psd",
