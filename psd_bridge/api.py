@@ -1409,11 +1409,50 @@ def _same(fd_a: int, a: tuple[int, int], fd_b: int, b: tuple[int, int]) -> bool:
     return True
 
 
+def _resource_data(b, start: int) -> bytes:
+    """The data of the image resource block starting at ``start``."""
+    nl = b[start + 6]
+    pos = start + 6 + ((nl + 2) & ~1)
+    n = int.from_bytes(b[pos : pos + 4], "big")
+    return bytes(b[pos + 4 : pos + 4 + n])
+
+
+def _verify_resources(doc: PSDDocument, data, new: R.Layout, fail: str) -> None:
+    """Every image resource but the thumbnails (1033, 1036) and the XMP packet (1060) is the
+    original's bytes, in order; a new thumbnail is a well-formed 1036 (header + a JPEG of the
+    size it states) and a changed packet carries the provenance."""
+    import cv2
+
+    def others(b, layout: R.Layout) -> list[bytes]:
+        return [bytes(b[s:e]) for rid, s, e in layout.resource_blocks
+                if rid not in (1033, 1036, 1060)]
+
+    if others(doc.buf, doc.layout) != others(data, new):
+        msg = fail + "an image resource other than the thumbnail or XMP changed"
+        raise ClearshotError(msg)
+    old_res = {rid: _resource_data(doc.buf, s) for rid, s, _ in doc.layout.resource_blocks}
+    for rid, s, _e in new.resource_blocks:
+        body = _resource_data(data, s)
+        if rid == 1036 and body != old_res.get(1036):
+            w, h, size = *struct.unpack(">II", body[4:12]), struct.unpack(">I", body[20:24])[0]
+            img = cv2.imdecode(np.frombuffer(body[28:], np.uint8), cv2.IMREAD_COLOR)
+            if size != len(body) - 28 or img is None or img.shape[:2] != (h, w):
+                msg = fail + "the refreshed thumbnail does not decode to its stated size"
+                raise ClearshotError(msg)
+        elif rid == 1060 and body != old_res.get(1060):
+            from .xmp import read_provenance
+
+            if not read_provenance(body):
+                msg = fail + "the XMP packet changed without the provenance in it"
+                raise ClearshotError(msg)
+
+
 def _verify_bytes(doc: PSDDocument, data, tmp: str, fd: int) -> R.Layout:
     new = R.locate(data, tmp)
     old = doc.layout
     src = doc._fh.fileno()
     fail = f"verification of {tmp} failed: "
+    _verify_resources(doc, data, new, fail)
     expected: list[tuple[str, Any]] = []
     replaced = {e.target.index: e for e in doc._edits if e.mode == "replace"}
     after: dict[int, list[_Edit]] = {}

@@ -603,3 +603,21 @@ def test_decode_rows_matches_whole_channel(tmp_path, depth, version, compression
                 np.testing.assert_array_equal(got, whole[y0:y1])
             with pytest.raises(ValueError, match="outside"):
                 R.decode_rows(doc.buf, span, 11, 13, doc.header, 3, 14)
+
+
+def test_verification_catches_a_bad_thumbnail(tmp_path, monkeypatch):
+    import struct
+
+    import psd_bridge.thumbnail as thumbnail
+
+    def broken(rgb, *, quality=90):
+        jpeg = b"\xff\xd8 not a jpeg \xff\xd9"
+        return struct.pack(">6I2H", 1, 20, 16, 60, 960, len(jpeg), 24, 1) + jpeg
+
+    monkeypatch.setattr(thumbnail, "thumbnail_data", broken)
+    src = put(tmp_path, make_psd([L("Photo", noise(16, 20, 3, 8))], width=20, height=16))
+    with open_document(src) as doc:
+        doc.apply_to_layer(doc.find("Photo"), SHARPEN, mode="replace")
+        with pytest.raises(ClearshotError, match="thumbnail does not decode"):
+            doc.save(tmp_path / "out.psd")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.psd"]
