@@ -841,10 +841,10 @@ class PSDDocument:
                           layer.has_mask()):
                 return "group opacity, fill or mask"
             mask = layer.mask
-            if mask is not None and not mask.disabled and (
-                    mask.has_real() or (mask.parameters and any(
-                        getattr(mask.parameters, k, None) not in (None, 255, 0.0, 0)
-                        for k in ("user_mask_density", "user_mask_feather")))):
+            params = mask.parameters if mask is not None else None
+            if mask is not None and not mask.disabled and (mask.has_real() or (params and (
+                    getattr(params, "user_mask_density", None) not in (None, 255) or
+                    getattr(params, "user_mask_feather", None) not in (None, 0, 0.0)))):
                 return "mask density, feather or a vector-combined mask"
             br = bytes(self.buf[slice(*self.layout.records[item.index].blend_ranges)])
             if br.strip(b"\x00\xff") or any(br[i : i + 4] != b"\x00\x00\xff\xff"
