@@ -177,8 +177,12 @@ def _print_report(r: dict) -> None:
         print(f"  skipped {s['layer']}: {s['reason']}")
     comp = r["composite"]
     if comp["action"] == "update":
-        print(f"  composite: {comp['method']} of {comp['region']} "
+        above = comp.get("through_layers_above")
+        how = comp["method"] + (f" through {len(above)} layer(s) above" if above else "")
+        print(f"  composite: {how} of {comp['region']} "
               f"({comp['fraction'] * 100:.1f} % of the canvas), thumbnail {comp['thumbnail']}")
+        if comp.get("why_render"):
+            print(f"    (not exact: {comp['why_render']})")
     else:
         print(f"  composite: kept ({comp['reason']})")
     if r.get("provenance"):
