@@ -14,6 +14,8 @@ Scenarios
   bridge-new-layer     sharpen a middle layer into a new layer with a black mask (default)
   bridge-replace-mid   sharpen a middle layer under others, composite updated exactly
                        through the layers above (psd-tools rendered it before)
+  bridge-replace-low   sharpen "Sky" (half the canvas) under Portrait, Detail and Retouch,
+                       composite updated exactly through all three
   bridge-new-detail-mask  sharpen a middle layer into a new layer masked by --mask detail
                        (core.masks.detail_mask), composite updated through the layers above
   psd-tools            the peer: psd-tools reads, replaces the top layer, save() re-renders
@@ -33,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SCENARIOS = ("bridge-replace-top", "bridge-new-layer", "bridge-replace-mid",
-             "bridge-new-detail-mask", "psd-tools")
+             "bridge-replace-low", "bridge-new-detail-mask", "psd-tools")
 
 
 def _make_file(path: Path, width: int, height: int) -> None:
@@ -112,6 +114,8 @@ def _child(scenario: str, src: str, out: str) -> dict:
                 doc.apply_to_layer(doc.find("Retouch"), op, mode="replace")
             elif scenario == "bridge-new-layer":
                 doc.apply_to_layer(doc.find("Portrait"), op)
+            elif scenario == "bridge-replace-low":
+                doc.apply_to_layer(doc.find("Sky"), op, mode="replace")
             elif scenario == "bridge-new-detail-mask":
                 doc.apply_to_layer(doc.find("Detail"), op, mask=MaskSource("detail"))
             else:
