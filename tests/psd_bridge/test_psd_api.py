@@ -428,7 +428,8 @@ def test_composite_exact_through_plain_layers_above(tmp_path, depth, mode):
         L("</Group>", kind="group-end"),
         L("Over", noise(12, 12, 3, depth, seed=3, alpha=True), left=8, top=8, opacity=180,
           mask=m, mask_left=8, mask_top=8, mask_default=255),
-        L("Veil", noise(6, 25, 3, depth, seed=4, alpha=True), left=0, top=20, opacity=90),
+        L("Veil", noise(6, 25, 3, depth, seed=4, alpha=True), left=0, top=20, opacity=90,
+          extra_blocks=[(b"iOpa", bytes([128, 0, 0, 0]))]),  # fill opacity 50 %
         L("Group", kind="group-open"),
         L("Hidden", noise(30, 30, 3, depth, seed=5), visible=False),
     ]
