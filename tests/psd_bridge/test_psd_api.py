@@ -622,3 +622,20 @@ def test_verification_catches_a_bad_thumbnail(tmp_path, monkeypatch):
         with pytest.raises(ClearshotError, match="thumbnail does not decode"):
             doc.save(tmp_path / "out.psd")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.psd"]
+
+
+@pytest.mark.parametrize(("over", "why"), [
+    (dict(blend=b"scrn"), "blend mode"),
+    (dict(extra_blocks=[(b"knko", bytes([1, 0, 0, 0]))]), "knockout"),
+    (dict(clipping=1), "clipped layer"),
+])
+def test_layers_above_that_are_not_plain_fall_back_to_the_render(tmp_path, over, why):
+    layers = [L("Bg", noise(20, 20, 3, 8, seed=1)),
+              L("Mid", noise(10, 10, 3, 8, seed=2, alpha=True), left=2, top=2),
+              L("Over", noise(8, 8, 3, 8, seed=3, alpha=True), left=4, top=4, **over)]
+    with open_document(put(tmp_path, make_psd(layers, width=20, height=20))) as doc:
+        doc.apply_to_layer(doc.find("Bg" if over.get("clipping") else "Mid"), SHARPEN,
+                           mode="replace")
+        plan = doc.plan()["composite"]
+    assert plan["method"] == "psd-tools render of the region"
+    assert why in plan["why_render"]
