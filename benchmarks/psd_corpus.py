@@ -5,7 +5,8 @@
 Runs the same per-file checks as tests/psd_bridge/test_psd_corpus.py and prints how many files
 opened, saved byte-identical with no edit, had an editable pixel layer, stayed isolated under a
 pixel replacement (rawpsd comparison + exact read-back in psd-tools), and took a new masked
-layer; plus what the edits did to the stored composite.
+layer; plus what the edits did to the stored composite and, where it was updated exactly,
+how it compares with psd-tools' render of the written file.
 """
 
 from __future__ import annotations
@@ -30,16 +31,19 @@ def main() -> int:
     counts: collections.Counter = collections.Counter()
     composite: collections.Counter = collections.Counter()
     failures = []
+    diffs: list[tuple[float, float, str]] = []
     t0 = time.perf_counter()
     for i, path in enumerate(files, 1):
         try:
-            res = check_file(path)
+            res = check_file(path, compare_render=True)
         except Exception as exc:  # noqa: BLE001 - report every failure, go on
             failures.append(f"{path.name}: {type(exc).__name__}: {str(exc)[:200]}")
             continue
         counts.update(k for k, v in res.items() if v is True)
         if res["composite"]:
             composite[res["composite"]] += 1
+        if res["render_diff"] is not None:
+            diffs.append((*res["render_diff"], path.name))
         print(f"\r{i}/{len(files)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     n = len(files)
@@ -51,6 +55,16 @@ def main() -> int:
     print(f"masked layer added     {counts['layer_added']}/{counts['editable']}")
     for k, v in composite.most_common():
         print(f"  composite after the edit: {k}: {v}")
+    if diffs:
+        worst = max(diffs)
+        compared = [d for d in diffs if d[1] > 0]
+        within = sum(d[0] <= 1.0 for d in compared)
+        print(f"exact composite update vs psd-tools' render of the output: "
+              f"{within}/{len(compared)} files within 1 level (8-bit scale), worst "
+              f"{worst[0]:.1f} ({worst[2]}); compared where psd-tools renders the original as "
+              f"stored; {len(diffs) - len(compared)} files had no such pixel)")
+        for d in sorted(diffs, reverse=True)[:5]:
+            print(f"  {d[2]}: {d[0]:.1f} levels over {d[1]:.0%} of the region")
     for f in failures:
         print("FAILED", f)
     return 1 if failures else 0

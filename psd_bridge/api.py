@@ -8,9 +8,10 @@
 
 Writing is a *splice*: every byte that was not edited is copied from the original file; only
 edited channels, the rectangle/length table of edited records, new records, enclosing lengths,
-the composite rows under the edit and (when the composite changed) the dropped thumbnail
-differ. psd-tools provides the layer tree (names, kinds, groups, clipping) and the channel
-codecs; the bytes are located by :mod:`psd_bridge.records`.
+the composite rows under the edit, the thumbnail (refreshed when the composite changed) and
+the XMP packet (when a recipe ran: its provenance) differ. psd-tools provides the layer tree
+(names, kinds, groups, clipping) and the channel codecs; the bytes are located by
+:mod:`psd_bridge.records`.
 
 An :class:`Operation` is a callable on the layer's pixels in the file's own dtype, (H, W, C)
 with the layer's transparency last when it has one, plus a description of the layer it makes
@@ -40,7 +41,7 @@ from core.errors import ClearshotError
 from core.progress import ProgressCallback, Reporter
 
 from . import records as R
-from .composite import encode_with_rows, read_rows
+from .composite import CompositeRows, _zip_planes, encode_with_rows, read_rows
 from .records import PSDFormatError
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "recipe_operation",
     "write_recipe_layers",
     "SUPPORTED_MODES",
+    "AUTO_MASKS",
 ]
 
 #: Colour modes whose layers the bridge edits. CMYK and Lab documents open, list and no-op
@@ -67,6 +69,8 @@ _NO_LAYER_MODES = {0: "Bitmap", 2: "Indexed", 7: "Multichannel", 8: "Duotone"}
 _COLOUR_CHANNELS = {1: 1, 3: 3}
 _FULL = {8: 255, 16: 65535, 32: 1.0}
 _STRIP_ROWS = 256
+#: Masks the engine finds on the target layer's pixels (:mod:`core.masks`).
+AUTO_MASKS = ("faces", "eyes", "subject", "detail")
 
 
 class LayerSelectionError(ValueError):
@@ -92,6 +96,8 @@ class Operation:
     opacity: int = 255
     blend_mode: bytes = b"norm"
     params: dict = field(default_factory=dict)
+    #: provenance of each run (a recipe's :attr:`LayerStack.provenance`), newest last
+    provenance: list = field(default_factory=list, compare=False, repr=False)
 
 
 def sharpen_operation(amount_pct: float = 120.0, radius_px: float = 1.5,
@@ -137,12 +143,17 @@ def recipe_operation(recipe: Any) -> Operation:
     """
     from core.layer_stack import run_recipe
 
+    runs: list = []
+
     def run(pixels: np.ndarray, *, linear: bool, progress: ProgressCallback | None = None):
-        return run_recipe(pixels, recipe, linear_input=linear, blend_space="encoded",
-                          progress=progress).flatten()
+        stack = run_recipe(pixels, recipe, linear_input=linear, blend_space="encoded",
+                           progress=progress)
+        runs.append(stack.provenance)
+        return stack.flatten()
 
     params = dict(recipe=recipe.name, version=recipe.version)
-    return Operation(f"recipe {recipe.name}", run, "{target} " + recipe.name, params=params)
+    return Operation(f"recipe {recipe.name}", run, "{target} " + recipe.name, params=params,
+                     provenance=runs)
 
 
 # ----------------------------------------------------------------------------- masks
@@ -150,7 +161,9 @@ def recipe_operation(recipe: Any) -> Operation:
 class MaskSource:
     """Where a mask comes from: ``own`` (the target's layer mask), ``layer`` (another layer's
     mask, by path), ``channel`` (a named alpha channel of the document), ``image`` (a grayscale
-    image file the size of the canvas) or ``black``."""
+    image file the size of the canvas), ``black``, or found by the engine on the target
+    layer's pixels: ``faces``, ``eyes``, ``subject`` (the in-focus region) or ``detail``
+    (edges and texture) (:mod:`core.masks`)."""
 
     kind: str
     ref: str = ""
@@ -173,19 +186,17 @@ class MaskSource:
 
     @classmethod
     def parse(cls, text: str) -> MaskSource:
-        """``own``, ``black``, ``layer:PATH``, ``image:FILE`` (or a bare existing file)."""
-        if text in ("own", "black"):
+        """``own``, ``black``, ``faces``, ``eyes``, ``subject``, ``detail``, ``layer:PATH``,
+        ``channel:NAME``, ``image:FILE`` (or a bare existing file)."""
+        if text in ("own", "black", *AUTO_MASKS):
             return cls(text)
         kind, _, ref = text.partition(":")
         if kind in ("layer", "image", "channel") and ref:
             return cls(kind, ref)
-        if kind in ("auto", "faces", "subject"):
-            msg = (f"mask source {text!r} is not available yet "
-                   "(own, layer:PATH, channel:NAME, image:FILE)")
-            raise ValueError(msg)
         if os.path.exists(text):
             return cls("image", text)
-        msg = f"mask must be own, black, layer:PATH, channel:NAME or image:FILE, got {text!r}"
+        msg = ("mask must be own, black, faces, eyes, subject, detail, layer:PATH, "
+               f"channel:NAME or image:FILE, got {text!r}")
         raise ValueError(msg)
 
     def describe(self) -> str:
@@ -261,6 +272,8 @@ class PSDDocument:
             self.close()
             raise
         self._edits: list[_Edit] = []
+        self._provenance: list[dict] = []  # recipe runs, stored in the XMP packet by save()
+        self._auto: dict[tuple[str, int], tuple[np.ndarray, str]] = {}  # found masks, notes
 
     # -- setup
     def _open_tree(self):
@@ -306,7 +319,8 @@ class PSDDocument:
             return f"a {ref.kind} layer (no pixels of its own)"
         if h.mode not in SUPPORTED_MODES:
             return (f"the document is {h.mode_name}; the bridge edits RGB and Grayscale only "
-                    "(convert the document mode in Photoshop)")
+                    "(in Photoshop: Image > Mode > RGB Color, or work on an RGB copy; a CMYK "
+                    "conversion back afterwards is a second, lossy step)")
         if h.depth not in (8, 16, 32):
             return f"{h.depth}-bit documents are not edited"
         le, t, r, b = ref.rect
@@ -316,6 +330,12 @@ class PSDDocument:
         if not set(range(_COLOUR_CHANNELS[h.mode])) <= ids:
             return "a layer without all colour channels"
         return None
+
+    def _require_open(self) -> None:
+        if getattr(self, "buf", None) is None:
+            msg = (f"{self.path}: the document is closed (closed, or saved over its own file); "
+                   "open it again with open_document()")
+            raise ValueError(msg)
 
     def close(self) -> None:
         buf = getattr(self, "buf", None)
@@ -472,6 +492,8 @@ class PSDDocument:
         le, t, r, b = target.rect
         if source.kind == "black":
             return None
+        if source.kind in AUTO_MASKS:
+            return self._auto_mask(source.kind, target)[0]
         if source.kind == "image":
             from core.color import REC709_LUMA
             from core.dtype import to_float32
@@ -511,6 +533,37 @@ class PSDDocument:
             out[y0 - t : y1 - t, x0 - le : x1 - le] = part / _FULL[self.header.depth]
         return np.clip(out, 0, 1)
 
+    def _auto_mask(self, kind: str, target: LayerRef) -> tuple[np.ndarray, str]:
+        """A mask the engine finds on the target's colour channels (32-bit: sRGB-encoded
+        first, the detectors expect display values): float32 (H, W) and a note for the plan.
+        """
+        key = (kind, target.index)
+        if key not in self._auto:
+            from core import masks
+
+            n = _COLOUR_CHANNELS[self.header.mode]
+            px = self.read_pixels(target)[:, :, :n]
+            if self.header.depth == 32 and kind != "subject":
+                from core.color import linear_to_srgb
+
+                px = np.clip(linear_to_srgb(np.clip(px, 0, None)), 0, 1).astype(np.float32)
+            if kind == "faces":
+                got = masks.face_mask(px)
+            elif kind == "eyes":
+                got = masks.eye_mask(px)
+            elif kind == "subject":
+                got = masks.subject_mask(px, linear_input=self.header.depth == 32)
+            else:
+                got = masks.detail_mask(px)
+            if isinstance(got, masks.Detections):
+                weight = got.mask
+                note = f"{kind} ({len(got.boxes)} found)"
+            else:
+                weight = got
+                note = f"{kind} ({float(got.mean()):.0%} of the layer)"
+            self._auto[key] = (np.clip(weight, 0, 1).astype(np.float32), note)
+        return self._auto[key]
+
     # -- edits
     def apply_to_layer(self, ref: LayerRef, op: Operation, *, mode: str = "new-layer",
                        mask: MaskSource | None = None,
@@ -524,6 +577,7 @@ class PSDDocument:
         if mode not in ("new-layer", "replace"):
             msg = f"mode must be 'new-layer' or 'replace', got {mode!r}"
             raise ValueError(msg)
+        self._require_open()
         self._check_editable(ref)
         if any(e.target.index == ref.index and e.mode == "replace" for e in self._edits):
             msg = f"layer {ref.path!r} is already replaced in this session; save first"
@@ -537,10 +591,16 @@ class PSDDocument:
             msg = (f"operation {op.name!r} returned {result.dtype} {result.shape}, expected "
                    f"{pixels.dtype} {pixels.shape}")
             raise ClearshotError(msg)
+        if op.provenance:
+            self._provenance.append(dict(layer=ref.path, output="replace-pixels"
+                                         if mode == "replace" else "new-layer",
+                                         **op.provenance[-1]))
         n = _COLOUR_CHANNELS[h.mode]
         rec = self.layout.records[ref.index]
         edit = _Edit(ref, op, mode, mask.describe() if mask else
                      ("black" if mode == "new-layer" else "none"))
+        if mask is not None and mask.kind in AUTO_MASKS:
+            edit.mask = self._auto_mask(mask.kind, ref)[1]
         if mode == "replace":
             if weight is not None:
                 result = _blend(pixels, result, weight, n, h.depth)
@@ -582,6 +642,7 @@ class PSDDocument:
         stack = run_recipe(pixels, recipe, masks=masks, linear_input=self.header.depth == 32,
                            blend_space="encoded", progress=progress)
         steps = stack.provenance["steps"]
+        first = len(self._edits)
         for layer, step in zip(stack.layers[1:], steps, strict=True):
             params = {k: v for k, v in step.items() if k not in ("psf",)}
             params["recipe"] = recipe.name
@@ -596,6 +657,9 @@ class PSDDocument:
             edit.new_pixels = layer.pixels
             edit.weight = weight
             self._edits.append(edit)
+        self._provenance.append(dict(layer=ref.path, output="new-layers",
+                                     new_layers=[e.new_name for e in self._edits[first:]],
+                                     **stack.provenance))
         return stack
 
     def _stage_new_layer(self, edit: _Edit, ref: LayerRef, result: np.ndarray,
@@ -711,50 +775,188 @@ class PSDDocument:
         fast = self._fast_path_problem()
         le, t, r, b = region
         frac = (r - le) * (b - t) / (self.header.width * self.header.height)
-        return dict(action="update", region=[le, t, r, b], fraction=round(frac, 4),
+        plan = dict(action="update", region=[le, t, r, b], fraction=round(frac, 4),
                     method="exact blend" if fast is None else "psd-tools render of the region",
-                    why_render=fast, thumbnail="dropped (Photoshop rebuilds it)")
+                    why_render=fast, thumbnail=self._thumbnail_policy())
+        if fast is None:
+            above, _ = self._layers_above(self._edits[0].target, region)
+            plan["through_layers_above"] = [L.path for L in reversed(above)]
+        return plan
+
+    def _thumbnail_policy(self) -> str:
+        h = self.header
+        if not any(rid in (1033, 1036) for rid, _, _ in self.layout.resource_blocks):
+            return "none stored"
+        if h.depth not in (8, 16) or h.mode not in SUPPORTED_MODES:
+            return "dropped (Photoshop rebuilds it)"
+        return "refreshed (1036)"
 
     def _fast_path_problem(self) -> str | None:
         """None when the composite can be updated exactly by blending the changed layers."""
         h = self.header
-        if h.depth not in (8, 16) or h.channels != _COLOUR_CHANNELS.get(h.mode):
-            return "composite with transparency or 32-bit"
+        if h.depth not in (8, 16):
+            return "32-bit composite"
+        if h.channels < _COLOUR_CHANNELS.get(h.mode, 99):
+            return "composite without all colour channels"
         edited = {e.target.index for e in self._edits}
         if len(edited) != 1:
             return "more than one layer changed"
-        e_idx = next(iter(edited))
         if any(e.mode == "new-layer" and e.weight is None for e in self._edits) and any(
                 e.mode == "new-layer" and e.weight is not None for e in self._edits):
             return "mixed masks"
         if any(e.mode == "new-layer" and e.op.blend_mode != b"norm" for e in self._edits):
             return "new layer with a blend mode other than normal"
         ref = self._edits[0].target
-        layer = ref.layer
-        if layer.blend_mode.name != "NORMAL" or layer.has_effects() or layer.has_vector_mask():
-            return "blend mode, effects or vector mask on the layer"
         if ref.clipping:
             return "clipped layer"
-        for g in _groups_of(layer):
-            if g.blend_mode.name not in ("NORMAL", "PASS_THROUGH") or g.opacity != 255 or \
-                    g.has_mask() or g.has_vector_mask() or g.has_effects():
-                return "group blending, opacity, mask or effects"
-        br = bytes(self.buf[slice(*self.layout.records[e_idx].blend_ranges)])
-        if br.strip(b"\x00\xff") or any(br[i : i + 4] != b"\x00\x00\xff\xff"
-                                        for i in range(0, len(br), 4)):
-            return "blend-if ranges on the layer"
-        left, top, right, bottom = self._dirty_region() or ref.rect
+        why = self._plain_problem(ref)
+        if why:
+            return f"{why} on the layer"
+        region = self._dirty_region() or ref.rect
+        return self._layers_above(ref, region)[1]
+
+    def _plain_problem(self, ref: LayerRef) -> str | None:
+        """Why a layer (and its groups) does not blend as a plain "over", None when it does.
+
+        Plain: normal blend (groups: normal or pass through at full opacity and fill, no
+        mask), no effects, no vector mask, no knockout, no blend-if ranges, no mask density or
+        feather. Its contribution to the composite is then ``alpha * opacity * fill * mask``.
+        """
+        from psd_tools.constants import Tag
+
+        by_layer = {id(L.layer): L for L in self._layers}
+        for item in [ref, *(by_layer[id(g)] for g in _groups_of(ref.layer)
+                            if id(g) in by_layer)]:
+            layer = item.layer
+            group = item.kind == "group"
+            if layer.blend_mode.name not in (("NORMAL", "PASS_THROUGH") if group
+                                             else ("NORMAL",)):
+                return "blend mode" + (" of its group" if item is not ref else "")
+            if layer.has_effects() or layer.has_vector_mask():
+                return "effects or vector mask" + (" on its group" if item is not ref else "")
+            if layer.tagged_blocks.get_data(Tag.KNOCKOUT_SETTING, 0):
+                return "knockout"
+            if group and (layer.opacity != 255 or
+                          layer.tagged_blocks.get_data(Tag.BLEND_FILL_OPACITY, 255) != 255 or
+                          layer.has_mask()):
+                return "group opacity, fill or mask"
+            mask = layer.mask
+            params = mask.parameters if mask is not None else None
+            if mask is not None and not mask.disabled and (mask.has_real() or (params and (
+                    getattr(params, "user_mask_density", None) not in (None, 255) or
+                    getattr(params, "user_mask_feather", None) not in (None, 0, 0.0)))):
+                return "mask density, feather or a vector-combined mask"
+            br = bytes(self.buf[slice(*self.layout.records[item.index].blend_ranges)])
+            if br.strip(b"\x00\xff") or any(br[i : i + 4] != b"\x00\x00\xff\xff"
+                                            for i in range(0, len(br), 4)):
+                return "blend-if ranges"
+        return None
+
+    def _layers_above(self, ref: LayerRef,
+                      region: tuple[int, int, int, int]) -> tuple[list[LayerRef], str | None]:
+        """Visible layers above ``ref`` that overlap ``region``, bottom to top, and why the
+        exact update cannot see through them (None when every one is a plain pixel, text or
+        smart-object layer)."""
+        left, top, right, bottom = region
+        found = []
         for L in self._layers:
-            if L.index <= e_idx or L.kind == "group" or not L.visible:
+            if L.index <= ref.index or L.kind == "group" or not L.visible:
                 continue
             if any(not g.visible for g in _groups_of(L.layer)):
                 continue
-            if L.kind != "pixel":
-                return f"layer {L.path!r} ({L.kind}) above the edited layer"
             le, t, r, b = L.rect
-            if le < right and r > left and t < bottom and b > top:
-                return f"layer {L.path!r} above overlaps the edit"
-        return None
+            empty = r <= le or b <= t
+            hits = not empty and le < right and r > left and t < bottom and b > top
+            if L.kind not in ("pixel", "type", "smartobject"):
+                if empty or hits:  # fills and adjustments cover the canvas whatever the rect
+                    return [], f"layer {L.path!r} ({L.kind}) above the edited layer"
+                continue
+            # text and smart objects above composite from their stored pixels (the rendered
+            # text, the placed and filtered content), as Photoshop does
+            if not hits:
+                continue
+            if L.clipping:
+                return [], f"clipped layer {L.path!r} above the edit"
+            why = self._plain_problem(L)
+            if why:
+                return [], f"layer {L.path!r} above the edit: {why}"
+            ids = {c for c, _ in self.layout.records[L.index].channels}
+            if not set(range(_COLOUR_CHANNELS[self.header.mode])) <= ids:
+                return [], f"layer {L.path!r} above the edit lacks colour channels"
+            found.append(L)
+        found.sort(key=lambda L: L.index)
+        return found, None
+
+    def _coverage(self, ref: LayerRef, box: tuple[int, int, int, int],
+                  colour: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """A plain layer over ``box`` (inside its rect): its coverage, float32 (h, w) =
+        transparency x opacity x fill x mask, and (``colour``) its colours in [0, 1], (n, h, w).
+
+        Only the rows of ``box`` are decoded (RAW and RLE channels)."""
+        from psd_tools.constants import Tag
+
+        h = self.header
+        full = float(_FULL[h.depth])
+        le, t, r, b = ref.rect
+        x0, y0, x1, y1 = box
+        rec = self.layout.records[ref.index]
+        spans = dict(zip([c for c, _ in rec.channels], rec.spans, strict=True))
+        what = f"{self.path}: layer {ref.path!r}"
+
+        def rows(cid: int, w: int, hh: int, ya: int, yb: int) -> np.ndarray:
+            return R.decode_rows(self.buf, spans[cid], w, hh, h, ya, yb,
+                                 what=f"{what} channel {cid}")
+
+        layer = ref.layer
+        k = layer.opacity / 255.0 * layer.tagged_blocks.get_data(Tag.BLEND_FILL_OPACITY,
+                                                                  255) / 255.0
+        if -1 in spans:
+            a = rows(-1, r - le, b - t, y0 - t, y1 - t)[:, x0 - le : x1 - le]
+            a = a.astype(np.float32) * np.float32(k / full)
+        else:
+            a = np.full((y1 - y0, x1 - x0), k, np.float32)
+        if layer.mask is not None and not layer.mask.disabled and -2 in spans:
+            md = layer._record.mask_data
+            ml, mt, mr, mb = md.left, md.top, md.right, md.bottom
+            m = np.full(a.shape, (md.background_color or 0) / 255.0, np.float32)
+            ix0, ix1, iy0, iy1 = max(x0, ml), min(x1, mr), max(y0, mt), min(y1, mb)
+            if ix1 > ix0 and iy1 > iy0:
+                part = rows(-2, mr - ml, mb - mt, iy0 - mt, iy1 - mt)[:, ix0 - ml : ix1 - ml]
+                m[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = part.astype(np.float32) / full
+            a *= m
+        if not colour:
+            return a, None
+        n = _COLOUR_CHANNELS[h.mode]
+        col = np.stack([rows(c, r - le, b - t, y0 - t, y1 - t)[:, x0 - le : x1 - le]
+                        for c in range(n)]).astype(np.float32)
+        col *= np.float32(1.0 / full)
+        return a, col
+
+    def _see_through(self, ref: LayerRef, region: tuple[int, int, int, int],
+                     colour: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """What the plain layers above ``ref`` do to it over ``region``: the transmittance
+        ``T`` = prod(1 - a_j), float32 (H, W), and (``colour``) their own premultiplied
+        contribution ``S``, (n, H, W), so that composite = T x (composite at ref) + S
+        (the stored composite is opaque). (None, None) when nothing above overlaps."""
+        above, why = self._layers_above(ref, region)
+        if why:
+            msg = f"internal: exact composite update through {why}"
+            raise ClearshotError(msg)
+        if not above:
+            return None, None
+        le, t, r, b = region
+        T = np.ones((b - t, r - le), np.float32)
+        S = np.zeros((_COLOUR_CHANNELS[self.header.mode], b - t, r - le), np.float32) \
+            if colour else None
+        for L in above:  # bottom to top
+            box = (max(L.rect[0], le), max(L.rect[1], t), min(L.rect[2], r), min(L.rect[3], b))
+            a, col = self._coverage(L, box, colour)
+            sl = (slice(box[1] - t, box[3] - t), slice(box[0] - le, box[2] - le))
+            if S is not None:
+                s = S[(slice(None), *sl)]
+                s += (col - s) * a[None]
+            T[sl] *= 1.0 - a
+        return T, S
 
     # -- writing
     def save(self, out: str | os.PathLike[str], *, overwrite: bool = False,
@@ -767,6 +969,7 @@ class PSDDocument:
         as ``<name>.bak`` (unless ``backup=False``).
         """
         rep = Reporter(progress)
+        self._require_open()
         out = os.fspath(out)
         same = os.path.exists(out) and os.path.samefile(out, self.path)
         if os.path.exists(out) and not overwrite:
@@ -778,12 +981,21 @@ class PSDDocument:
         comp_plan = report["composite"]
         if not update_composite and comp_plan["action"] == "update":
             comp_plan.update(action="kept", reason="update_composite=False (stale)")
-        parts = self._splice_parts(drop_thumbnail=comp_plan["action"] == "update")
-        render = comp_plan["action"] == "update" and comp_plan["method"] != "exact blend"
-        if comp_plan["action"] == "update" and not render:
-            parts.extend(self._blended_composite(region))
-        else:
-            parts.append(R.Span(self.layout.image_data, self.layout.size))
+        update = comp_plan["action"] == "update"
+        render = update and comp_plan["method"] != "exact blend"
+        changes: dict[int, bytes | None] = {}
+        if update and not render:
+            comp_parts, new_rows = self._blended_composite(region)
+            thumb = self._thumbnail_block(self.buf, self.layout.image_data, new_rows, comp_plan)
+            changes.update({1036: thumb, 1033: None})
+        else:  # the render path refreshes the thumbnail after rendering (_refresh_thumbnail)
+            comp_parts = [R.Span(self.layout.image_data, self.layout.size)]
+        if self._provenance:
+            changes[1060] = self._xmp_block(report)
+            if changes[1060] is None:
+                del changes[1060]
+        parts = self._splice_parts(resources=_resource_parts(self.layout, R.Spans(), changes))
+        parts.extend(comp_parts)
         rep(0.5, "writing")
         folder = os.path.dirname(os.path.abspath(out))
         tmp = os.path.join(folder, f".{os.path.basename(out)}.{secrets.token_hex(4)}.tmp")
@@ -793,6 +1005,8 @@ class PSDDocument:
                 os.fsync(fh.fileno())
             if render:
                 self._render_composite(tmp, region, comp_plan)
+                if comp_plan["action"] == "update":
+                    self._refresh_thumbnail(tmp, comp_plan)
             rep(0.7, "verifying")
             if verify:
                 self._verify(tmp)
@@ -800,7 +1014,12 @@ class PSDDocument:
                 bak = out + ".bak"
                 shutil.copy2(self.path, bak)
                 report["backup"] = bak
-            os.replace(tmp, out)
+            if same:
+                # Windows cannot replace a file that is open (or mapped): let go of the
+                # input first. The document is closed from here on.
+                self.close()
+                report["document_closed"] = True
+            _replace(tmp, out)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -809,19 +1028,15 @@ class PSDDocument:
         report["output"] = out
         return report
 
-    def _splice_parts(self, *, drop_thumbnail: bool) -> list:
-        """Header..layer section as parts: new bytes, and spans of the original for the rest."""
+    def _splice_parts(self, *, resources: list) -> list:
+        """Header..layer section as parts: new bytes, and spans of the original for the rest.
+
+        ``resources``: the header, colour mode data and image resources (``_resource_parts``).
+        """
         L, h, mv = self.layout, self.header, R.Spans()
         lw = h.length_size
-        parts: list = []
-        rs, re_ = L.resources
-        if drop_thumbnail:  # drop the thumbnails (1033, 1036): they would be stale
-            kept = [mv[s:e] for rid, s, e in L.resource_blocks if rid not in (1033, 1036)]
-            tail = mv[L.resource_blocks[-1][2] if L.resource_blocks else rs : re_]
-            n = sum(len(k) for k in kept) + len(tail)
-            parts += [mv[: rs - 4], struct.pack(">I", n), *kept, tail]
-        else:
-            parts.append(mv[:re_])
+        parts: list = list(resources)
+        re_ = L.resources[1]
         lm_off, lm_body, lm_end = L.layer_mask
         if not self._edits:
             parts.append(mv[re_:lm_end])
@@ -873,8 +1088,8 @@ class PSDDocument:
         sign = -1 if L.count < 0 else 1
         return [struct.pack(">h", sign * count), *recs, *chans]
 
-    def _blended_composite(self, region) -> list:
-        """Exact composite update for one top-most normal layer: C' = C + a (L' - L).
+    def _blended_composite(self, region) -> tuple[list, CompositeRows]:
+        """Exact composite update through plain layers above (see ``_see_through``).
 
         Works in strips of rows so the float temporaries stay small."""
         h = self.header
@@ -882,6 +1097,12 @@ class PSDDocument:
         rows = read_rows(self.buf, self.layout.image_data, h, t, b)
         full = float(_FULL[h.depth])
         n = _COLOUR_CHANNELS[h.mode]
+        T, S = self._see_through(self._edits[0].target, region,
+                                 colour=any(e.mode == "new-layer" for e in self._edits))
+        # Photoshop stores the composite's colour over white and, with a negative layer
+        # count, the document's transparency as the first extra channel: the white matte
+        # makes the colour an opaque composite, so the same updates hold.
+        merged_alpha = self.layout.count < 0 and h.channels > n
         for e in self._edits:
             tl, tt, tr, tb = e.target.rect
             x0, x1 = max(tl, le), min(tr, r)
@@ -900,30 +1121,49 @@ class PSDDocument:
                     alpha = px[:, :, n].astype(np.float32) / full
                 else:
                     alpha = np.ones(px.shape[:2], np.float32)
-                view = rows.planes[:, y0 - t : y1 - t, x0:x1]
+                view = rows.planes[:n, y0 - t : y1 - t, x0:x1]
+                if e.mode == "new-layer" and merged_alpha:
+                    # the document's transparency: A' = A + a (1 - A), whatever lies above
+                    av = rows.planes[n, y0 - t : y1 - t, x0:x1]
+                    a0 = alpha * e.weight[sl] * (e.op.opacity / 255.0)
+                    va = av.astype(np.float32) / full
+                    va += a0 * (1.0 - va)
+                    av[...] = np.clip(np.rint(va * full), 0, full).astype(av.dtype)
                 if e.mode == "replace":
                     a = alpha * (layer.opacity / 255.0) * fill
                     if own is not None:
                         a = a * own[sl]
                 else:
                     a = alpha * e.weight[sl] * (e.op.opacity / 255.0)
+                rsl = (slice(y0 - t, y1 - t), slice(x0 - le, x1 - le))
+                if T is not None:
+                    a = a * T[rsl]
                 if not a.any():
                     continue  # fully transparent here: the composite does not change
                 if e.mode == "replace" and a.min() == 1.0:
                     # opaque: C' = C + (L' - L) exactly, in integers
-                    d = px[:, :, :n].astype(np.int32) - e.old_pixels[sl][:, :, :n]
-                    v = view.astype(np.int32) + np.moveaxis(d, 2, 0)
-                    view[...] = np.clip(v, 0, int(full)).astype(view.dtype)
+                    it = np.int16 if h.depth == 8 else np.int32  # |C + L' - L| < 2 full
+                    v = view.astype(it)
+                    v += np.moveaxis(px[:, :, :n], 2, 0)
+                    v -= np.moveaxis(e.old_pixels[sl][:, :, :n], 2, 0)
+                    np.clip(v, 0, int(full), out=v)
+                    view[...] = v
                     continue
                 new = px[:, :, :n].astype(np.float32) / full
                 c = view.astype(np.float32) / full
                 if e.mode == "replace":
                     old = e.old_pixels[sl][:, :, :n].astype(np.float32) / full
                     c += np.moveaxis((new - old) * a[:, :, None], 2, 0)
-                else:
+                elif T is None:
                     c += (np.moveaxis(new, 2, 0) - c) * a[None]
+                else:
+                    # C' = C + a (T N + S - C) with a already T-weighted: divide it back out
+                    # of the new colour's term (T N a = a_eff N) and weight S and C by a/T
+                    base = e.weight[sl] * alpha * (e.op.opacity / 255.0)
+                    c += np.moveaxis(new, 2, 0) * a[None] + (S[(slice(None), *rsl)] - c) \
+                        * base[None]
                 view[...] = np.clip(np.rint(c * full), 0, full).astype(rows.planes.dtype)
-        return encode_with_rows(self.buf, self.layout.image_data, h, rows, mv=R.Spans())
+        return encode_with_rows(self.buf, self.layout.image_data, h, rows, mv=R.Spans()), rows
 
     def _render_composite(self, tmp: str, region, plan: dict) -> None:
         """Re-render ``region`` of the written file with psd-tools and patch its composite."""
@@ -971,6 +1211,100 @@ class PSDDocument:
             os.fsync(fh.fileno())
         plan["region"] = [le, t, r, b]
 
+    def _thumbnail_block(self, b, start: int, new_rows: CompositeRows | None,
+                         plan: dict) -> bytes | None:
+        """A refreshed thumbnail resource (1036) made from the composite at ``start`` in ``b``
+        with ``new_rows`` over it, or None (no thumbnail stored, or a 32-bit document: the
+        stale one is dropped). Notes what happened in ``plan["thumbnail"]``."""
+        from .thumbnail import resource_block, thumbnail_data, thumbnail_pixels
+
+        h = self.header
+        if not any(rid in (1033, 1036) for rid, _, _ in self.layout.resource_blocks):
+            plan["thumbnail"] = "none stored"
+            return None
+        if h.depth not in (8, 16) or h.mode not in SUPPORTED_MODES:
+            plan["thumbnail"] = "dropped (Photoshop rebuilds it)"
+            return None
+        n = _COLOUR_CHANNELS[h.mode]
+        comp = int.from_bytes(b[start : start + 2], "big")
+        whole = _zip_planes(b, start, h, comp) if comp in (2, 3) else None
+
+        def rows(y0: int, y1: int) -> np.ndarray:
+            if new_rows is not None and new_rows.top <= y0 and y1 <= new_rows.bottom:
+                return new_rows.planes[:n, y0 - new_rows.top : y1 - new_rows.top]
+            if whole is not None:
+                out = whole[:n, y0:y1].copy()
+            else:
+                out = read_rows(b, start, h, y0, y1, channels=list(range(n))).planes
+            if new_rows is not None:
+                a, z = max(y0, new_rows.top), min(y1, new_rows.bottom)
+                if z > a:
+                    out[:, a - y0 : z - y0] = new_rows.planes[:n, a - new_rows.top :
+                                                              z - new_rows.top]
+            return out
+
+        try:
+            data = thumbnail_data(thumbnail_pixels(rows, h.width, h.height, h.depth))
+        except (ValueError, PSDFormatError) as exc:
+            plan["thumbnail"] = f"dropped (could not be made: {exc})"
+            return None
+        w, hh = struct.unpack(">II", data[4:12])
+        plan["thumbnail"] = f"refreshed (1036, {w}x{hh} JPEG)"
+        return resource_block(1036, data)
+
+    def _xmp_block(self, report: dict) -> bytes | None:
+        """Resource 1060 with the recipe provenance added (:mod:`psd_bridge.xmp`), or None
+        when the packet cannot be updated safely; ``report["provenance"]`` says which."""
+        from .xmp import NAMESPACE, XMPError, add_provenance, new_packet
+
+        buf = self.buf
+        for rid, s, _e in self.layout.resource_blocks:
+            if rid == 1060:
+                nl = buf[s + 6]
+                dpos = s + 6 + ((nl + 2) & ~1)
+                n = int.from_bytes(buf[dpos : dpos + 4], "big")
+                head, packet = bytes(buf[s:dpos]), bytes(buf[dpos + 4 : dpos + 4 + n])
+                break
+        else:
+            head, packet = b"8BIM" + struct.pack(">Hxx", 1060), new_packet()
+        try:
+            data = add_provenance(packet, self._provenance)
+        except XMPError as exc:
+            report["provenance"] = f"not stored: {exc}"
+            return None
+        report["provenance"] = f"stored in the XMP metadata (resource 1060, {NAMESPACE})"
+        return head + struct.pack(">I", len(data)) + data + b"\0" * (len(data) & 1)
+
+    def _refresh_thumbnail(self, tmp: str, plan: dict) -> None:
+        """After a psd-tools render: rewrite ``tmp`` with its thumbnail made from its new
+        composite (the resources precede the layers, so the file is written again)."""
+        if not any(rid in (1033, 1036) for rid, _, _ in self.layout.resource_blocks):
+            plan["thumbnail"] = "none stored"
+            return
+        with open(tmp, "rb") as fh:
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                layout = R.locate(data, tmp)
+                thumb = self._thumbnail_block(data, layout.image_data, None, plan)
+            finally:
+                data.close()
+            parts = [*_resource_parts(layout, R.Spans(), {1036: thumb, 1033: None}),
+                     R.Span(layout.resources[1], layout.size)]
+            again = tmp + ".2"
+            try:
+                with open(again, "xb", buffering=0) as out:
+                    _write_parts(out, parts, fh.fileno())
+                    os.fsync(out.fileno())
+            except BaseException:
+                if os.path.exists(again):
+                    os.unlink(again)
+                raise
+        try:
+            _replace(again, tmp)  # tmp is closed by now (Windows cannot replace an open file)
+        except BaseException:
+            os.unlink(again)
+            raise
+
     def _verify(self, tmp: str) -> None:
         """Re-open the written file: our parser and psd-tools must read it, every untouched
         record and channel must equal the original's bytes and edited channels decode back."""
@@ -988,6 +1322,49 @@ class PSDDocument:
         except Exception as exc:  # noqa: BLE001 - any failure means the output is unusable
             msg = f"the written file does not re-open in psd-tools ({exc}); nothing was replaced"
             raise ClearshotError(msg) from None
+
+
+def _resource_parts(layout: R.Layout, mv: R.Spans, changes: dict[int, bytes | None]) -> list:
+    """Header, colour mode data and image resources as parts: ``changes`` maps a resource
+    id to its new block (replacing the first such resource, appended when there is none) or
+    to None (dropped); every other resource is the original bytes."""
+    rs, re_ = layout.resources
+    if not changes or not any(rid in changes for rid, _, _ in layout.resource_blocks) and \
+            all(v is None for v in changes.values()):
+        return [mv[:re_]]
+    kept: list = []
+    done: set[int] = set()
+    for rid, s, e in layout.resource_blocks:
+        if rid not in changes:
+            kept.append(mv[s:e])
+            continue
+        if rid not in done and changes[rid] is not None:
+            kept.append(changes[rid])
+        done.add(rid)
+    kept += [blk for rid, blk in changes.items() if rid not in done and blk is not None]
+    tail = mv[layout.resource_blocks[-1][2] if layout.resource_blocks else rs : re_]
+    n = sum(len(k) for k in kept) + len(tail)
+    return [mv[: rs - 4], struct.pack(">I", n), *kept, tail]
+
+
+_REPLACE_TRIES = 10
+
+
+def _replace(tmp: str, out: str) -> None:
+    """``os.replace`` with a few retries: on Windows a virus scanner or indexer may hold the
+    target open for a moment (PermissionError); POSIX succeeds at once."""
+    import time
+
+    for attempt in range(_REPLACE_TRIES):
+        try:
+            os.replace(tmp, out)
+            return
+        except PermissionError as exc:
+            if attempt == _REPLACE_TRIES - 1:
+                msg = (f"could not replace {out} ({exc}); another program has it open. "
+                       "Close it there and run again (nothing was changed)")
+                raise ClearshotError(msg) from None
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _write_parts(fh, parts: list, src_fd: int) -> None:
@@ -1032,11 +1409,50 @@ def _same(fd_a: int, a: tuple[int, int], fd_b: int, b: tuple[int, int]) -> bool:
     return True
 
 
+def _resource_data(b, start: int) -> bytes:
+    """The data of the image resource block starting at ``start``."""
+    nl = b[start + 6]
+    pos = start + 6 + ((nl + 2) & ~1)
+    n = int.from_bytes(b[pos : pos + 4], "big")
+    return bytes(b[pos + 4 : pos + 4 + n])
+
+
+def _verify_resources(doc: PSDDocument, data, new: R.Layout, fail: str) -> None:
+    """Every image resource but the thumbnails (1033, 1036) and the XMP packet (1060) is the
+    original's bytes, in order; a new thumbnail is a well-formed 1036 (header + a JPEG of the
+    size it states) and a changed packet carries the provenance."""
+    import cv2
+
+    def others(b, layout: R.Layout) -> list[bytes]:
+        return [bytes(b[s:e]) for rid, s, e in layout.resource_blocks
+                if rid not in (1033, 1036, 1060)]
+
+    if others(doc.buf, doc.layout) != others(data, new):
+        msg = fail + "an image resource other than the thumbnail or XMP changed"
+        raise ClearshotError(msg)
+    old_res = {rid: _resource_data(doc.buf, s) for rid, s, _ in doc.layout.resource_blocks}
+    for rid, s, _e in new.resource_blocks:
+        body = _resource_data(data, s)
+        if rid == 1036 and body != old_res.get(1036):
+            w, h, size = *struct.unpack(">II", body[4:12]), struct.unpack(">I", body[20:24])[0]
+            img = cv2.imdecode(np.frombuffer(body[28:], np.uint8), cv2.IMREAD_COLOR)
+            if size != len(body) - 28 or img is None or img.shape[:2] != (h, w):
+                msg = fail + "the refreshed thumbnail does not decode to its stated size"
+                raise ClearshotError(msg)
+        elif rid == 1060 and body != old_res.get(1060):
+            from .xmp import read_provenance
+
+            if not read_provenance(body):
+                msg = fail + "the XMP packet changed without the provenance in it"
+                raise ClearshotError(msg)
+
+
 def _verify_bytes(doc: PSDDocument, data, tmp: str, fd: int) -> R.Layout:
     new = R.locate(data, tmp)
     old = doc.layout
     src = doc._fh.fileno()
     fail = f"verification of {tmp} failed: "
+    _verify_resources(doc, data, new, fail)
     expected: list[tuple[str, Any]] = []
     replaced = {e.target.index: e for e in doc._edits if e.mode == "replace"}
     after: dict[int, list[_Edit]] = {}

@@ -52,9 +52,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--mask", metavar="SRC",
                      help="own (the layer's mask), layer:PATH (another layer's mask), "
-                     "channel:NAME (an alpha channel), image:FILE (grayscale, canvas size) or "
-                     "black. New layers get it as their "
-                     "layer mask (default black); --replace-pixels blends through it")
+                     "channel:NAME (an alpha channel), image:FILE (grayscale, canvas size), "
+                     "black, or found on the target layer's pixels: faces, eyes, subject "
+                     "(in focus) or detail (edges). New layers get it as their "
+                     "layer mask (default black); --replace-pixels blends through it; with "
+                     "--recipe it is the recipe's 'selection'")
     m = out.add_mutually_exclusive_group()
     m.add_argument("--as-new-layers", dest="replace", action="store_false", default=False,
                    help="add the result as a new masked layer above the target (default)")
@@ -175,10 +177,16 @@ def _print_report(r: dict) -> None:
         print(f"  skipped {s['layer']}: {s['reason']}")
     comp = r["composite"]
     if comp["action"] == "update":
-        print(f"  composite: {comp['method']} of {comp['region']} "
+        above = comp.get("through_layers_above")
+        how = comp["method"] + (f" through {len(above)} layer(s) above" if above else "")
+        print(f"  composite: {how} of {comp['region']} "
               f"({comp['fraction'] * 100:.1f} % of the canvas), thumbnail {comp['thumbnail']}")
+        if comp.get("why_render"):
+            print(f"    (not exact: {comp['why_render']})")
     else:
         print(f"  composite: kept ({comp['reason']})")
+    if r.get("provenance"):
+        print(f"  recipe provenance: {r['provenance']}")
     if r.get("backup"):
         print(f"  backup of the input: {r['backup']}")
 

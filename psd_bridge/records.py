@@ -28,6 +28,7 @@ __all__ = [
     "Layout",
     "locate",
     "decode_channel",
+    "decode_rows",
     "encode_channel",
     "channel_compression",
     "record_prefix",
@@ -362,6 +363,57 @@ def decode_channel(b, span: tuple[int, int], width: int, height: int, header: He
         raise PSDFormatError(msg) from None
     plane = np.frombuffer(raw, dt, count=width * height).reshape(height, width)
     return plane.astype(NATIVE_DTYPE[header.depth], copy=False)  # read-only when no swap
+
+
+def decode_rows(b, span: tuple[int, int], width: int, height: int, header: Header,
+                y0: int, y1: int, *, what: str = "channel") -> np.ndarray:
+    """Rows ``y0..y1`` of a stored channel in the file's sample type, shape (y1 - y0, width).
+
+    RAW and RLE channels decode only those rows (RLE through its row-length table); a ZIP
+    channel is one deflate stream and is decoded whole (:func:`decode_channel`) and sliced.
+    """
+    from psd_tools.compression import PSDDecompressionWarning, decode_rle
+
+    if not (0 <= y0 <= y1 <= height):
+        msg = f"{what}: rows {y0}..{y1} outside the channel's 0..{height}"
+        raise ValueError(msg)
+    comp = channel_compression(b, span)
+    dt = _STORED_DTYPE.get(header.depth)
+    if comp not in (0, 1) or dt is None or width <= 0 or y1 == y0:
+        return decode_channel(b, span, width, height, header, what=what)[y0:y1]
+    row = width * dt.itemsize
+    n = y1 - y0
+    if comp == 0:
+        first = span[0] + 2 + y0 * row
+        if span[0] + 2 + height * row > span[1]:
+            msg = f"{what}: raw data shorter than {width}x{height} (truncated)"
+            raise PSDFormatError(msg)
+        plane = np.frombuffer(b[first : first + n * row], dt).reshape(n, width)
+        return plane.astype(NATIVE_DTYPE[header.depth])
+    cs = 2 if header.version == 1 else 4
+    table_end = span[0] + 2 + height * cs
+    if table_end > span[1]:
+        msg = f"{what}: RLE row table runs past the channel data"
+        raise PSDFormatError(msg)
+    counts = np.frombuffer(b[span[0] + 2 : table_end], ">u2" if cs == 2 else ">u4")
+    offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]) + table_end
+    if offsets[-1] > span[1]:
+        msg = f"{what}: RLE rows run past the channel data (lengths wrong)"
+        raise PSDFormatError(msg)
+    table = bytes(b[span[0] + 2 + y0 * cs : span[0] + 2 + y1 * cs])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PSDDecompressionWarning)
+            raw = decode_rle(table + bytes(b[offsets[y0] : offsets[y1]]), width, n,
+                             header.depth, header.version, max_output_bytes=n * row)
+    except (ValueError, PSDDecompressionWarning) as exc:
+        msg = f"{what}: channel data does not decode ({exc})"
+        raise PSDFormatError(msg) from None
+    if len(raw) < n * row:
+        msg = f"{what}: RLE rows decode to {len(raw)} bytes, expected {n * row}"
+        raise PSDFormatError(msg)
+    return np.frombuffer(raw, dt, count=n * width).reshape(n, width).astype(
+        NATIVE_DTYPE[header.depth])
 
 
 def encode_channel(plane: np.ndarray, compression: int, header: Header) -> bytes:

@@ -9,6 +9,28 @@ import numpy as np
 from rawpsd import Record, split
 
 THUMBNAILS = {1033, 1036}
+XMP = 1060
+
+
+def assert_xmp_kept(old: list[bytes] | None, new: list[bytes]) -> list[dict]:
+    """The new XMP packet is the old one plus the clearshot provenance (the trailing padding
+    may shrink); returns the stored runs."""
+    import re
+
+    from psd_bridge.xmp import _OURS, read_provenance
+
+    assert len(new) == 1
+    runs = read_provenance(new[0])
+    assert runs, "an XMP packet changed without clearshot provenance in it"
+    if old is None:
+        return runs
+
+    def core(p: bytes) -> bytes:
+        text = _OURS.sub("", p.rstrip(b"\0").decode("utf-8"), count=1)
+        return re.sub(r"\s*(<\?xpacket end=)", r"\1", text).encode()
+
+    assert core(new[0]) == core(old[0]), "the XMP packet changed beyond the provenance"
+    return runs
 
 
 def assert_isolated(orig: bytes, new: bytes, *, replaced: frozenset[int] = frozenset(),
@@ -26,7 +48,13 @@ def assert_isolated(orig: bytes, new: bytes, *, replaced: frozenset[int] = froze
     edited = bool(replaced or inserted)
     for rid in set(a.resources) | set(b.resources):
         if rid in THUMBNAILS and edited:
-            assert rid not in b.resources or b.resources[rid] == a.resources[rid]
+            if rid in b.resources and b.resources[rid] != a.resources[rid]:
+                assert rid == 1036, "only the Photoshop 5 thumbnail (1036) is refreshed"
+                assert len(b.resources[rid]) == 1
+                read_thumbnail(b.resources[rid][0])
+            continue
+        if rid == XMP and edited and b.resources.get(rid) != a.resources.get(rid):
+            assert_xmp_kept(a.resources.get(rid), b.resources[rid])
             continue
         assert b.resources.get(rid) == a.resources.get(rid), f"resource {rid} changed"
     assert b.global_mask == a.global_mask
@@ -54,6 +82,26 @@ def assert_isolated(orig: bytes, new: bytes, *, replaced: frozenset[int] = froze
     if not edited:
         assert b.image == a.image
     return new_records
+
+
+def read_thumbnail(data: bytes) -> np.ndarray:
+    """Check a thumbnail resource's data (28-byte header + JFIF) and decode it, (h, w, 3) RGB."""
+    import struct
+
+    from PIL import Image
+
+    fmt, w, h, wb, total, size, bits, planes = struct.unpack(">6I2H", data[:28])
+    assert (fmt, bits, planes) == (1, 24, 1)
+    assert wb == (w * 24 + 31) // 32 * 4
+    assert total == wb * h
+    assert size == len(data) - 28
+    assert data[28:30] == b"\xff\xd8"
+    assert b"JFIF" in data[28:60]
+    assert max(w, h) <= 160
+    with Image.open(io.BytesIO(data[28:])) as im:
+        assert im.size == (w, h)
+        assert im.mode == "RGB"
+        return np.asarray(im)
 
 
 class _Collect(logging.Handler):

@@ -35,6 +35,7 @@ class L:
     visible: bool = True
     compression: int = 1
     layer_id: int = 0
+    blend: bytes = b"norm"  # 4-byte blend-mode key (flatten() treats every layer as normal)
     extra_blocks: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
@@ -109,7 +110,8 @@ def _record(layer: L, ncolour: int, depth: int, version: int):
     lw = ">I" if version == 1 else ">Q"
     head = struct.pack(">4iH", layer.top, layer.left, layer.top + h, layer.left + w, len(chans))
     head += b"".join(struct.pack(">h", c) + struct.pack(lw, len(d)) for c, d in chans)
-    head += b"8BIMnorm" + struct.pack(">BBBxI", layer.opacity, layer.clipping, flags, len(extra))
+    head += b"8BIM" + layer.blend + struct.pack(">BBBxI", layer.opacity, layer.clipping, flags,
+                                                len(extra))
     return head + extra, b"".join(d for _, d in chans)
 
 
@@ -139,12 +141,17 @@ def flatten(layers: list[L], width: int, height: int, ncolour: int, depth: int) 
 def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: int = 3,
              version: int = 1, composite: np.ndarray | None = None,
              composite_compression: int = 1, layers_in_block: bool = False,
-             thumbnail: bool = True, alpha_channels: dict[str, np.ndarray] | None = None) -> bytes:
+             thumbnail: bool = True, alpha_channels: dict[str, np.ndarray] | None = None,
+             resources: dict[int, bytes] | None = None,
+             transparency: np.ndarray | None = None) -> bytes:
     """The bytes of a PSD (version 1) or PSB (version 2) file. ``alpha_channels``: named
-    (H, W) planes stored after the composite's colour channels (names in resource 1045)."""
+    (H, W) planes stored after the composite's colour channels (names in resource 1045);
+    ``resources``: more image resources {id: data}, after the thumbnail; ``transparency``:
+    the composite's (H, W) transparency, stored as the first extra channel with a negative
+    layer count (``composite`` is then the colour over white, as Photoshop stores it)."""
     ncolour = {1: 1, 3: 3, 4: 4}[mode]
     alpha_channels = alpha_channels or {}
-    nch = ncolour + len(alpha_channels)
+    nch = ncolour + len(alpha_channels) + (transparency is not None)
     header = b"8BPS" + struct.pack(">H6xHIIHH", version, nch, height, width, depth, mode)
     def resource(rid: int, data: bytes) -> bytes:
         pad = b"\0" * (len(data) % 2)
@@ -158,12 +165,15 @@ def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: 
         res += resource(1045, names)
     if thumbnail:
         res += resource(1036, b"\0" * 28 + b"\xff\xd8\xff\xd9")
+    for rid, rdata in (resources or {}).items():
+        res += resource(rid, rdata)
     recs, datas = [], []
     for layer in layers:
         r, d = _record(layer, ncolour, depth, version)
         recs.append(r)
         datas.append(d)
-    body = struct.pack(">h", len(layers)) + b"".join(recs) + b"".join(datas)
+    count = -len(layers) if transparency is not None else len(layers)
+    body = struct.pack(">h", count) + b"".join(recs) + b"".join(datas)
     body += b"\0" * (-len(body) % 4)
     lw = ">I" if version == 1 else ">Q"
     if layers_in_block:
@@ -179,6 +189,8 @@ def make_psd(layers: list[L], *, width: int, height: int, depth: int = 8, mode: 
     if composite is None:
         composite = flatten(layers, width, height, ncolour, depth)
     planes = [composite.reshape(height, width, -1)[:, :, c] for c in range(ncolour)]
+    if transparency is not None:
+        planes.append(transparency)
     planes += list(alpha_channels.values())
     if composite_compression == 0:
         image = struct.pack(">H", 0) + b"".join(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks import assert_isolated, psd_tools_layers, psd_tools_pixels
+from checks import assert_isolated, psd_tools_layers, psd_tools_pixels, read_thumbnail
 from make_psd import L, make_psd, noise
 from psdfix import put
 from rawpsd import split
 
+from core.errors import ClearshotError
 from psd_bridge.api import (
     LayerSelectionError,
     MaskSource,
@@ -135,7 +136,12 @@ def test_composite_exact_blend_single_layer(tmp_path, depth, composite_compressi
 
     comp = PSDImage.open(tmp_path / "out.psd").numpy()
     np.testing.assert_array_equal(np.rint(comp * FULL[depth]).astype(px.dtype), new)
-    assert 1036 not in split(out).resources  # stale thumbnail dropped
+    thumb = read_thumbnail(split(out).resources[1036][0])  # refreshed from the new composite
+    assert thumb.shape == (16, 20, 3)  # under 160 px: the document's own size
+    expect = new.astype(np.float32) * (255.0 / FULL[depth])
+    # noise does not survive JPEG's chroma subsampling: compare each channel's mean
+    got = thumb.astype(np.float32).mean(axis=(0, 1))
+    np.testing.assert_allclose(got, expect.mean(axis=(0, 1)), atol=3)
 
 
 def test_composite_region_only(tmp_path):
@@ -239,8 +245,9 @@ def test_cmyk_opens_and_refuses_edits(tmp_path):
     with open_document(put(tmp_path, data)) as doc:
         (layer,) = doc.layers
         assert "CMYK" in layer.problem
-        with pytest.raises(UnsupportedDocumentError, match="CMYK"):
+        with pytest.raises(UnsupportedDocumentError, match="CMYK") as err:
             doc.apply_to_layer(layer, SHARPEN)
+        assert "Image > Mode > RGB Color" in str(err.value)
         doc.save(tmp_path / "o.psd")
     assert (tmp_path / "o.psd").read_bytes() == data
 
@@ -309,7 +316,8 @@ def test_truncated_composite_is_reported_not_patched(tmp_path, cut):
 def test_composite_region_rendered_when_layers_above(tmp_path):
     bg = noise(30, 30, 3, 8, seed=1)
     over = noise(10, 10, 3, 8, seed=2, alpha=True)
-    data = make_psd([L("Bg", bg), L("Over", over, left=5, top=5)], width=30, height=30)
+    data = make_psd([L("Bg", bg), L("Over", over, left=5, top=5, blend=b"mul ")], width=30,
+                    height=30)
     with open_document(put(tmp_path, data)) as doc:
         doc.apply_to_layer(doc.find("Bg"), SHARPEN, mode="replace")
         plan = doc.plan()["composite"]
@@ -390,3 +398,244 @@ def test_new_layer_blend_mode_forces_render(tmp_path):
     with open_document(put(tmp_path, data, "b.psd")) as doc:
         doc.apply_to_layer(doc.find("Photo"), op, mask=MaskSource.layer("Sel"))
         assert "blend mode" in doc.plan()["composite"]["why_render"]
+
+
+def _rendered(path) -> np.ndarray:
+    """psd-tools' render of a whole file, (H, W, C) float32 in [0, 1]."""
+    from psd_tools import PSDImage
+
+    from psd_bridge.api import _composite_arrays
+
+    psd = PSDImage.open(path)
+    return _composite_arrays(psd, psd.viewbox)[0]
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+@pytest.mark.parametrize("mode", ["replace", "new-layer"])
+def test_composite_exact_through_plain_layers_above(tmp_path, depth, mode):
+    """Layers above the edit (transparency, opacity, fill, masks, a group) are seen through
+    exactly: the composite matches psd-tools' render of the written file within one level."""
+    full = 255 if depth == 8 else 65535
+    m = np.zeros((12, 12), np.uint8 if depth == 8 else np.uint16)
+    m[:, 4:] = full // 2
+    m[:, 8:] = full
+    sel = np.zeros((20, 20), m.dtype)
+    sel[5:15, 2:18] = full
+    layers = [
+        L("Bg", noise(30, 30, 3, depth, seed=1)),
+        L("Mid", noise(20, 20, 3, depth, seed=2, alpha=True), left=3, top=4, mask=sel,
+          mask_left=3, mask_top=4, mask_default=0),
+        L("</Group>", kind="group-end"),
+        L("Over", noise(12, 12, 3, depth, seed=3, alpha=True), left=8, top=8, opacity=180,
+          mask=m, mask_left=8, mask_top=8, mask_default=255),
+        L("Veil", noise(6, 25, 3, depth, seed=4, alpha=True), left=0, top=20, opacity=90,
+          extra_blocks=[(b"iOpa", bytes([128, 0, 0, 0]))]),  # fill opacity 50 %
+        L("Group", kind="group-open"),
+        L("Hidden", noise(30, 30, 3, depth, seed=5), visible=False),
+    ]
+    first = put(tmp_path, make_psd(layers, width=30, height=30, depth=depth), "first.psd")
+    comp = np.rint(_rendered(first) * full).astype(m.dtype)
+    src = put(tmp_path, make_psd(layers, width=30, height=30, depth=depth, composite=comp))
+    with open_document(src) as doc:
+        if mode == "replace":
+            doc.apply_to_layer(doc.find("Mid"), SHARPEN, mode="replace")
+        else:
+            doc.apply_to_layer(doc.find("Mid"), SHARPEN, mask=MaskSource.own())
+        plan = doc.plan()["composite"]
+        doc.save(tmp_path / "out.psd")
+    assert plan["method"] == "exact blend", plan
+    assert plan["through_layers_above"] == ["Group/Veil", "Group/Over"]
+    from psd_tools import PSDImage
+
+    stored = PSDImage.open(tmp_path / "out.psd").numpy()[:, :, :3] * full
+    rendered = _rendered(tmp_path / "out.psd")[:, :, :3] * full
+    assert np.abs(stored - rendered).max() <= 1.0 + 1e-3
+    before = PSDImage.open(src).numpy()[:, :, :3] * full
+    assert np.abs(stored - before).max() > 2  # the edit shows through
+
+
+def _smooth(h: int, w: int, seed: int, alpha: bool = False) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    chans = [0.5 + 0.4 * np.sin(xx / (23 + 7 * c + seed)) * np.cos(yy / (17 + seed))
+             for c in range(3)]
+    if alpha:
+        chans.append(np.clip(xx / w + 0.3, 0, 1))
+    return np.rint(np.stack(chans, axis=2) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("blend", [b"norm", b"mul "])  # exact update / psd-tools render
+def test_thumbnail_refreshed_from_new_composite(tmp_path, blend):
+    import shutil
+    import subprocess
+
+    from psd_tools import PSDImage
+
+    layers = [L("Bg", _smooth(300, 400, 1)),
+              L("Over", _smooth(100, 120, 2, alpha=True), left=200, top=150, blend=blend)]
+    src = put(tmp_path, make_psd(layers, width=400, height=300))
+    darken = Operation("darken", lambda px, *, linear, progress=None: px // 3, "{target} dark")
+    with open_document(src) as doc:
+        doc.apply_to_layer(doc.find("Bg"), darken, mode="replace")
+        report = doc.save(tmp_path / "out.psd")
+    method = "exact blend" if blend == b"norm" else "psd-tools render of the region"
+    assert report["composite"]["method"] == method
+    assert report["composite"]["thumbnail"] == "refreshed (1036, 160x120 JPEG)"
+    data = (tmp_path / "out.psd").read_bytes()
+    assert_isolated(src.read_bytes(), data, replaced=frozenset({0}))
+    thumb = read_thumbnail(split(data).resources[1036][0])
+    out = PSDImage.open(tmp_path / "out.psd")
+    assert out.thumbnail().size == (160, 120)  # psd-tools reads it
+    import cv2
+
+    comp = np.rint(out.numpy()[:, :, :3] * 255).astype(np.uint8)
+    expect = cv2.resize(comp, (160, 120), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert np.abs(thumb.astype(np.float32) - expect).mean() < 2.0
+    if shutil.which("identify"):
+        p = subprocess.run(["identify", str(tmp_path / "out.psd")], capture_output=True,
+                           text=True, check=False)
+        assert p.returncode == 0, p.stderr
+        assert "400x300" in p.stdout
+
+
+def test_overwrite_input_lets_go_of_it_first(tmp_path, monkeypatch):
+    """Windows semantics simulated: replacing a file that is open or mapped fails. Saving over
+    the input closes the document before the rename; a target held by another program is
+    retried, then reported with nothing changed."""
+    import os
+
+    import psd_bridge.api as api
+
+    data = _doc()
+    src = put(tmp_path, data)
+    real = os.replace
+    docs: list = []
+    busy = {"n": 0}
+
+    def windows_replace(a, b):
+        if any(d.buf is not None and os.path.exists(b) and os.path.samefile(b, d.path)
+               for d in docs):
+            raise PermissionError(13, "The process cannot access the file", b)
+        if busy["n"] and os.path.abspath(b) == str(src):
+            busy["n"] -= 1
+            raise PermissionError(13, "held by a scanner", b)
+        real(a, b)
+
+    monkeypatch.setattr(os, "replace", windows_replace)
+    monkeypatch.setattr(api, "_REPLACE_TRIES", 3)
+    with open_document(src) as doc:
+        docs.append(doc)
+        doc.apply_to_layer(doc.find("Background"), SHARPEN, mode="replace")
+        busy["n"] = 2  # two refusals, then the rename goes through
+        report = doc.save(src, overwrite=True)
+        assert report["document_closed"]
+        with pytest.raises(ValueError, match="open it again"):
+            doc.save(tmp_path / "again.psd")
+    assert (tmp_path / "in.psd.bak").read_bytes() == data
+    assert src.read_bytes() != data
+    edited = src.read_bytes()
+    with open_document(src) as doc:
+        docs.append(doc)
+        doc.apply_to_layer(doc.find("Background"), SHARPEN, mode="replace")
+        busy["n"] = 5  # held for longer than the retries
+        with pytest.raises(ClearshotError, match="another program has it open"):
+            doc.save(src, overwrite=True)
+    assert src.read_bytes() == edited  # nothing changed, no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.psd", "in.psd.bak"]
+
+
+@pytest.mark.parametrize("mode", ["replace", "new-layer"])
+def test_composite_exact_with_document_transparency(tmp_path, mode):
+    """No background: the composite has a transparency channel and colour stored over white.
+    The exact update keeps both right (psd-tools' render of the output, within a level)."""
+    full = 255
+    layers = [
+        L("Low", noise(20, 24, 3, 8, seed=2, alpha=True), left=2, top=3),
+        L("Over", noise(10, 12, 3, 8, seed=3, alpha=True), left=8, top=6, opacity=200),
+    ]
+    first = put(tmp_path, make_psd(layers, width=30, height=26), "first.psd")
+    from psd_tools import PSDImage
+
+    from psd_bridge.api import _composite_arrays
+
+    psd = PSDImage.open(first)
+    colour, _, alpha = _composite_arrays(psd, psd.viewbox)
+    matted = np.rint((colour * alpha + 1 - alpha) * full).astype(np.uint8)
+    trans = np.rint(alpha[:, :, 0] * full).astype(np.uint8)
+    src = put(tmp_path, make_psd(layers, width=30, height=26, composite=matted,
+                                 transparency=trans))
+    with open_document(src) as doc:
+        low = doc.find("Low")
+        if mode == "replace":
+            doc.apply_to_layer(low, SHARPEN, mode="replace")
+        else:
+            import cv2
+
+            white = tmp_path / "white.png"
+            cv2.imwrite(str(white), np.full((26, 30), 255, np.uint8))
+            doc.apply_to_layer(low, SHARPEN, mask=MaskSource.image(str(white)))
+        plan = doc.plan()["composite"]
+        assert plan["method"] == "exact blend", plan
+        doc.save(tmp_path / "out.psd")
+    out = PSDImage.open(tmp_path / "out.psd")
+    stored = out.numpy()  # psd-tools un-mattes: straight colour and transparency
+    s_alpha = stored[:, :, 3:4]
+    colour, _, alpha = _composite_arrays(out, out.viewbox)
+    assert np.abs(s_alpha - alpha).max() <= 1 / 255 + 1e-6
+    s_matted = (stored[:, :, :3] * s_alpha + 1 - s_alpha) * full
+    r_matted = (colour * alpha + 1 - alpha) * full
+    assert np.abs(s_matted - r_matted).max() <= 1.0 + 1e-3
+
+
+@pytest.mark.parametrize("depth", [8, 16, 32])
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("compression", [0, 1])
+def test_decode_rows_matches_whole_channel(tmp_path, depth, version, compression):
+    from psd_bridge import records as R
+
+    px = noise(13, 11, 3, depth, seed=4, alpha=True)
+    data = make_psd([L("P", px, compression=compression)], width=11, height=13, depth=depth,
+                    version=version)
+    with open_document(put(tmp_path, data, "in.psb" if version == 2 else "in.psd")) as doc:
+        rec = doc.layout.records[0]
+        for span in rec.spans:
+            whole = R.decode_channel(doc.buf, span, 11, 13, doc.header)
+            for y0, y1 in [(0, 13), (0, 1), (5, 9), (12, 13), (7, 7)]:
+                got = R.decode_rows(doc.buf, span, 11, 13, doc.header, y0, y1)
+                np.testing.assert_array_equal(got, whole[y0:y1])
+            with pytest.raises(ValueError, match="outside"):
+                R.decode_rows(doc.buf, span, 11, 13, doc.header, 3, 14)
+
+
+def test_verification_catches_a_bad_thumbnail(tmp_path, monkeypatch):
+    import struct
+
+    import psd_bridge.thumbnail as thumbnail
+
+    def broken(rgb, *, quality=90):
+        jpeg = b"\xff\xd8 not a jpeg \xff\xd9"
+        return struct.pack(">6I2H", 1, 20, 16, 60, 960, len(jpeg), 24, 1) + jpeg
+
+    monkeypatch.setattr(thumbnail, "thumbnail_data", broken)
+    src = put(tmp_path, make_psd([L("Photo", noise(16, 20, 3, 8))], width=20, height=16))
+    with open_document(src) as doc:
+        doc.apply_to_layer(doc.find("Photo"), SHARPEN, mode="replace")
+        with pytest.raises(ClearshotError, match="thumbnail does not decode"):
+            doc.save(tmp_path / "out.psd")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.psd"]
+
+
+@pytest.mark.parametrize(("over", "why"), [
+    (dict(blend=b"scrn"), "blend mode"),
+    (dict(extra_blocks=[(b"knko", bytes([1, 0, 0, 0]))]), "knockout"),
+    (dict(clipping=1), "clipped layer"),
+])
+def test_layers_above_that_are_not_plain_fall_back_to_the_render(tmp_path, over, why):
+    layers = [L("Bg", noise(20, 20, 3, 8, seed=1)),
+              L("Mid", noise(10, 10, 3, 8, seed=2, alpha=True), left=2, top=2),
+              L("Over", noise(8, 8, 3, 8, seed=3, alpha=True), left=4, top=4, **over)]
+    with open_document(put(tmp_path, make_psd(layers, width=20, height=20))) as doc:
+        doc.apply_to_layer(doc.find("Bg" if over.get("clipping") else "Mid"), SHARPEN,
+                           mode="replace")
+        plan = doc.plan()["composite"]
+    assert plan["method"] == "psd-tools render of the region"
+    assert why in plan["why_render"]

@@ -68,7 +68,7 @@ def test_deblur_mode(tmp_path):
     (["--mode", "deblur"], "needs a blur model"),
     (["--layer", "Text"], "cannot be processed: it is an empty layer"),
     (["--layer", "Nope"], "no layer matches 'Nope'"),
-    (["--mask", "faces"], "not available yet"),
+    (["--mask", "nose"], "mask must be own, black, faces, eyes, subject, detail"),
 ])
 def test_clear_errors_exit_2(tmp_path, capsys, args, message):
     src = put(tmp_path, _data())
@@ -100,3 +100,63 @@ def test_batch_into_folder_continues_after_a_bad_file(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.psd", "c.psd"]
     assert np.array_equal(np.frombuffer((tmp_path / "out" / "a.psd").read_bytes()[:26], np.uint8),
                           np.frombuffer(_data()[:26], np.uint8))
+
+
+@pytest.mark.parametrize("kind", ["detail", "subject", "faces", "eyes"])
+def test_automatic_mask_sources(tmp_path, capsys, kind):
+    """--mask faces|eyes|subject|detail: found by the engine on the target layer's pixels and
+    stored as the new layer's mask (the same mask core.masks gives for those pixels)."""
+    from conftest import make_scene
+
+    from core import masks
+    from core.dtype import from_float32
+
+    photo = from_float32(make_scene(40, 48, seed=3), np.uint8)
+    src = put(tmp_path, make_psd([L("Photo", photo)], width=48, height=40))
+    out = tmp_path / "o.psd"
+    rc = main(["psd", str(src), "-o", str(out), "--layer", "Photo", "--mask", kind, "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["changes"][0]["mask"].startswith(f"{kind} (")
+    found = {"faces": masks.face_mask, "eyes": masks.eye_mask, "subject": masks.subject_mask,
+             "detail": masks.detail_mask}[kind](photo)
+    want = getattr(found, "mask", found)
+    from psd_tools import PSDImage
+
+    layer = list(PSDImage.open(out))[-1]
+    assert layer.name == "Photo sharpened"
+    got = np.asarray(layer.mask.topil(), np.float32) / 255.0
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 0.5 / 255 + 1e-6
+    if kind in ("faces", "eyes"):  # no face in a scene: a black mask, composite kept
+        assert report["changes"][0]["mask"] == f"{kind} (0 found)"
+        assert report["composite"]["action"] == "kept"
+    else:
+        assert want.max() > 0.5
+        assert report["composite"]["action"] == "update"
+
+
+@pytest.mark.shared
+def test_faces_mask_on_a_portrait(tmp_path, capsys, shared_deblur):
+    from core import masks
+    from core.io import read_image
+
+    path = shared_deblur / "sharp" / "kodak24" / "kodim04.png"
+    if not path.exists():
+        pytest.skip("kodim04.png is not present")
+    img = read_image(path).pixels[:, :, :3]
+    h, w = img.shape[:2]
+    src = put(tmp_path, make_psd([L("Portrait", img)], width=w, height=h))
+    out = tmp_path / "o.psd"
+    assert main(["psd", str(src), "-o", str(out), "--mask", "faces", "--replace-pixels",
+                 "--amount", "300", "--threshold", "0", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    faces = masks.face_mask(img)
+    assert report["changes"][0]["mask"] == f"faces ({len(faces.boxes)} found)"
+    assert faces.boxes
+    from psd_tools import PSDImage
+
+    got = np.rint(PSDImage.open(out)[0].numpy()[:, :, :3] * 255).astype(np.uint8)
+    changed = (got != img).any(axis=2)
+    assert changed[faces.mask == 1].mean() > 0.5  # sharpened inside the face
+    assert not changed[faces.mask == 0].any()  # untouched outside it

@@ -64,7 +64,8 @@ FILES = corpus_files()
 @pytest.mark.shared
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_imagemagick_reads_corpus_output_with_new_layer(tmp_path, path):
-    """Wherever ImageMagick reads the original's layers, it reads ours with one more."""
+    """Wherever ImageMagick reads the original's layers, it reads ours with one more, and
+    with replaced pixels (new composite rows and thumbnail) the same layers."""
     exe = _identify()
     with open_document(path) as doc:
         todo = [L for L in doc.layers if L.processable]
@@ -81,3 +82,12 @@ def test_imagemagick_reads_corpus_output_with_new_layer(tmp_path, path):
     assert after is not None, "ImageMagick cannot read the output"
     assert len(after) == len(before) + 1
     assert any("edited" in label for label in after)
+    # a replacement: composite updated around the edit, thumbnail refreshed
+    with open_document(path) as doc:
+        doc.apply_to_layer([L for L in doc.layers if L.index == ref.index][0], INVERT,
+                           mode="replace")
+        replaced = tmp_path / ("replaced" + path.suffix)
+        doc.save(replaced)
+    again = _labels(exe, replaced)
+    assert again is not None, "ImageMagick cannot read the output with replaced pixels"
+    assert len(again) == len(before)

@@ -14,7 +14,7 @@ from core.cli import main
 from core.dtype import from_float32
 from core.layer_stack import LayerStack
 from core.recipes import load_preset, parse_recipe
-from psd_bridge.api import MaskSource, open_document
+from psd_bridge.api import MaskSource, open_document, recipe_operation
 
 RECIPE = parse_recipe(
     """
@@ -134,6 +134,12 @@ def test_cli_recipe_new_layers_and_replace(tmp_path, capsys):
     assert "new layer 'Photo sharpened (faces and eyes)'" in text
     names = [r.name for r in split(out.read_bytes()).records]
     assert names[2:] == [b"Photo deblurred", b"Photo sharpened (faces and eyes)"]
+    assert "recipe provenance: stored in the XMP metadata" in text
+    from psd_bridge.xmp import read_provenance
+
+    (run,) = read_provenance(split(out.read_bytes()).resources[1060][0])
+    assert run["recipe"]["name"] == "portrait"
+    assert run["new_layers"] == ["Photo deblurred", "Photo sharpened (faces and eyes)"]
     rc = main(
         [
             "psd",
@@ -237,3 +243,80 @@ def test_cli_deblur_recipe_writes_a_layered_psd(tmp_path, capsys, dtype, channel
         )
         == 2
     )
+
+
+PLAIN = parse_recipe(
+    """
+version = 1
+name = "plain"
+
+[[step]]
+op = "sharpen"
+name = "Sharpened"
+amount_pct = 150
+radius_px = 1.0
+threshold_levels = 2
+opacity_pct = 60
+"""
+)
+
+_XMP = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 9.1">\n'
+        b' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        b'  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+        b' xmp:CreatorTool="Adobe Photoshop 26.0"/>\n'
+        b' </rdf:RDF>\n</x:xmpmeta>\n' + b" " * 3000 + b'\n<?xpacket end="w"?>')
+
+
+@pytest.mark.parametrize("xmp", [_XMP, None])
+def test_recipe_provenance_stored_in_xmp(tmp_path, xmp):
+    import json
+    import shutil
+    import subprocess
+
+    from checks import assert_xmp_kept
+    from psd_tools import PSDImage
+    from psd_tools.constants import Resource
+
+    from psd_bridge.xmp import NAMESPACE, read_provenance
+
+    data = make_psd([L("Background", noise(40, 48, 3, 8, seed=1)), L("Photo", _photo())],
+                    width=48, height=40, resources={1060: xmp} if xmp else None)
+    with open_document(put(tmp_path, data)) as doc:
+        stack = doc.apply_recipe(doc.find("Photo"), PLAIN)
+        report = doc.save(tmp_path / "once.psd")
+    assert report["provenance"].startswith("stored in the XMP metadata")
+    once = (tmp_path / "once.psd").read_bytes()
+    assert_isolated(data, once, inserted={1: 1})  # the XMP packet: old one + provenance only
+    packet = PSDImage.open(tmp_path / "once.psd").image_resources.get_data(Resource.XMP_METADATA)
+    (run,) = read_provenance(packet)
+    assert run["layer"] == "Photo"
+    assert run["new_layers"] == ["Photo sharpened"]
+    assert run["recipe"]["name"] == "plain"
+    assert run["steps"] == json.loads(json.dumps(stack.provenance["steps"], default=str))
+    if xmp is not None:
+        assert len(split(once).resources[1060][0]) == len(xmp)  # taken from the padding
+        assert b"Adobe Photoshop 26.0" in packet
+    # a second run (flattened into the pixels) appends to the same sequence
+    with open_document(tmp_path / "once.psd") as doc:
+        doc.apply_to_layer(doc.find("Photo"), recipe_operation(PLAIN), mode="replace")
+        doc.save(tmp_path / "twice.psd")
+    twice = (tmp_path / "twice.psd").read_bytes()
+    runs = assert_xmp_kept(split(once).resources[1060], split(twice).resources[1060])
+    assert [r["output"] for r in runs] == ["new-layers", "replace-pixels"]
+    if shutil.which("convert"):  # ImageMagick reads the file and hands the XMP back
+        p = subprocess.run(["convert", f"{tmp_path / 'twice.psd'}[0]", "xmp:-"],
+                           capture_output=True, check=False)
+        assert p.returncode == 0, p.stderr
+        assert NAMESPACE.encode() in p.stdout
+        assert len(read_provenance(p.stdout)) == 2
+
+
+def test_unsafe_xmp_packet_is_left_alone(tmp_path):
+    bad = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x:xmpmeta/>'
+    data = make_psd([L("Photo", _photo())], width=48, height=40, resources={1060: bad})
+    with open_document(put(tmp_path, data)) as doc:
+        doc.apply_recipe(doc.find("Photo"), PLAIN)
+        report = doc.save(tmp_path / "out.psd")
+    assert report["provenance"] == "not stored: the XMP packet declares a DOCTYPE or entities"
+    assert split((tmp_path / "out.psd").read_bytes()).resources[1060] == [bad]
