@@ -31,6 +31,7 @@ CHROOT = Path(os.environ.get("CLEARSHOT_GIMP_CHROOT", "/var/cache/clearshot/gimp
 WORK = "/opt/clearshot-it"  # inside the chroot
 GIMP_DIR = f"{WORK}/gimp3"  # GIMP3_DIRECTORY inside the chroot; the installer finds plug-ins/
 GIMP_TIMEOUT_S = 600
+CANCEL_HOOK_FILE = f"{WORK}/cancel-after"  # gimp_plugin/progress.py's test hook
 WHEELS = Path(os.environ.get("CLEARSHOT_GIMP_WHEELS", f"{CHROOT}-wheels-cp313"))
 WHEEL_TAGS = ["--only-binary=:all:", "--python-version", "3.13",
               "--platform", "manylinux_2_28_x86_64"]
@@ -204,6 +205,12 @@ def job() -> dict:
                    "python": "/usr/bin/python3",
                    "site": f"{GIMP_DIR}/plug-ins/clearshot/runtime/site",
                    "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
+        "cancel": {"file": "motion8.png", "select": [30, 24, 96, 70], "args": m, "after": 3,
+                   "hook_file": CANCEL_HOOK_FILE, "python": "/usr/bin/python3",
+                   "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
+        "killed": {"file": "motion8.png", "size": [1600, 1200], "delay_s": 1.0,
+                   "args": {**m, "method": "rl"}, "python": "/usr/bin/python3",
+                   "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
         "errors": {
             "hybrid_unknown_recipe": {"file": "motion8.png", "proc": "python-fu-clearshot-hybrid",
                                       "args": {"recipe": "portrat", "mask": "black"}},
@@ -288,6 +295,7 @@ def run_gimp(out: Path) -> dict:
         shutil.rmtree(work / sub, ignore_errors=True)
         (work / sub).mkdir(parents=True)
     (work / "gimp3" / "clearshot.log").unlink(missing_ok=True)  # this run's log only
+    (CHROOT / CANCEL_HOOK_FILE.lstrip("/")).unlink(missing_ok=True)
     refs = make_inputs(work / "in")
     (work / "job.json").write_text(json.dumps(job(), indent=1))
     shutil.copyfile(HERE / "gimp_batch.py", work / "batch.py")
@@ -295,7 +303,7 @@ def run_gimp(out: Path) -> dict:
         "timeout", str(GIMP_TIMEOUT_S), "chroot", str(CHROOT), "env", "-i",
         f"HOME={WORK}/home", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
         f"GIMP3_DIRECTORY={GIMP_DIR}", f"CLEARSHOT_IT_WORK={WORK}",
-        f"CLEARSHOT_DIALOG_SNAPSHOT={WORK}/out",
+        f"CLEARSHOT_DIALOG_SNAPSHOT={WORK}/out", f"CLEARSHOT_TEST_CANCEL_FILE={CANCEL_HOOK_FILE}",
         "xvfb-run", "-a", "-s", "-screen 0 1280x1024x24",
         "gimp-console-3.0", "-i", "-n", "-f", "--batch-interpreter=python-fu-eval",
         "-b", f"exec(open('{WORK}/batch.py').read())", "--quit",
