@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                 path = os.path.join(job["output_dir"], f"out-{name}.npy")
                 np.save(path, arr.astype("<f4"), allow_pickle=False)
             info["arrays"] = sorted(outs)
+        elif job["request"].get("op") == "locate":  # where the preview looks: info only
+            ops.locate(job["request"], pixels, info=info)
+            info["arrays"] = []
         elif job["request"].get("op") == "analyze":  # several pictures, named in "outputs"
             outs = ops.analyze(job["request"], pixels, crop=crop, progress=progress, info=info)
             for name, path in job["outputs"].items():

@@ -455,12 +455,17 @@ def dialogs():
     if not os.environ.get("DISPLAY"):
         return {"skipped": "no DISPLAY"}
     out = {}
-    for proc, spec in JOB["dialogs"].items():
+    for name, spec in JOB["dialogs"].items():
         image = load(spec["file"])
         layer = image.get_layers()[0]
-        x, y, w, h = spec["select"]
-        image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
-        out[proc] = call(proc, image, [layer], run_mode=Gimp.RunMode.INTERACTIVE, **spec["args"])
+        layer.set_name(os.path.splitext(spec["file"])[0])  # names the screenshots
+        # an interactive run starts from the last values used: set them with a throwaway run
+        prime = image.duplicate()
+        call(spec["proc"], prime, [prime.get_layers()[0]], **spec["args"])
+        prime.delete()
+        _select(image, None if spec["select"] is None else ["rect", *spec["select"], 0])
+        out[name] = call(spec["proc"], image, [layer], run_mode=Gimp.RunMode.INTERACTIVE,
+                         **spec["args"])
         image.delete()
     return out
 

@@ -39,6 +39,9 @@ H, W = 120, 160
 MOTION = {"length-px": 9.0, "angle-deg": 30.0}
 FOCUS_R = 3.0
 GAUSS_S = 1.5
+SHARED = Path(os.environ.get("CLEARSHOT_SHARED", REPO.parent / "shared"))
+KODIM04 = SHARED / "data" / "deblur" / "sharp" / "kodak24" / "kodim04.png"  # a portrait
+PORTRAIT = "portrait-focus8.png"  # kodim04 defocused: the dialog's face preview (when present)
 
 
 class Unavailable(Exception):
@@ -134,6 +137,9 @@ def make_inputs(folder: Path) -> dict[str, np.ndarray]:
     rgba = np.concatenate([blur(lsharp, mpsf), alpha[:, :, None]], 2)
     _write(folder / "layer-rgba8.png", _q8(rgba))
     np.save(folder / "motion-psf.npy", mpsf)
+    if KODIM04.is_file():
+        face = cv2.imread(str(KODIM04), cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255
+        _write(folder / PORTRAIT, _q8(blur(face, defocus_psf(FOCUS_R))))
     return {"sharp": sharp, "gray": gray, "layer": lsharp, "layer_alpha": _q8(alpha)}
 
 
@@ -224,12 +230,16 @@ def job() -> dict:
                                     "group": True, "args": {}},
         },
         "dialogs": {
-            "python-fu-clearshot-deblur": {"file": "motion8.png", "select": [20, 16, 120, 90],
-                                           "args": m},
-            "python-fu-clearshot-unsharp-mask": {"file": "sharp8.png",
-                                                 "select": [20, 16, 120, 90], "args": {}},
-            "python-fu-clearshot-hybrid": {"file": "motion8.png", "select": [20, 16, 120, 90],
-                                           "args": {"recipe": "motion", "mask": "black"}},
+            **({"portrait": {"proc": "python-fu-clearshot-deblur", "file": PORTRAIT,
+                             "select": None, "args": {"mode": "focus", "radius-px": FOCUS_R,
+                                                      "strength": 50.0}}}
+               if KODIM04.is_file() else {}),
+            "deblur": {"proc": "python-fu-clearshot-deblur", "file": "motion8.png",
+                       "select": [20, 16, 120, 90], "args": m},
+            "unsharp": {"proc": "python-fu-clearshot-unsharp-mask", "file": "sharp8.png",
+                        "select": [20, 16, 120, 90], "args": {}},
+            "hybrid": {"proc": "python-fu-clearshot-hybrid", "file": "motion8.png",
+                       "select": [20, 16, 120, 90], "args": {"recipe": "motion", "mask": "black"}},
         },
     }
 

@@ -333,10 +333,47 @@ def test_hybrid_builds_a_layer_group_and_keeps_outside_the_selection(gimp):
 
 
 def test_dialogs_render_under_xvfb(gimp):
+    """One screenshot per preview location (centre, detail, face) of every dialog."""
     info = _scenario(gimp, "dialogs")
-    for proc in ("python-fu-clearshot-deblur", "python-fu-clearshot-unsharp-mask",
-                 "python-fu-clearshot-hybrid"):
-        assert info[proc]["status"] == "success", info[proc]["message"]
-        shot = gimp["out"] / f"{proc}.png"
-        assert shot.is_file()
-        assert shot.stat().st_size > 20_000, f"no real screenshot {shot}"
+    for name, spec in harness.job()["dialogs"].items():
+        assert info[name]["status"] == "success", info[name]["message"]
+        stem = Path(spec["file"]).stem
+        for where in ("centre", "detail", "face"):
+            shot = gimp["out"] / f"{spec['proc']}-{stem}-{where}.png"
+            assert shot.is_file(), f"no screenshot {shot.name}"
+            assert shot.stat().st_size > 20_000, f"no real screenshot {shot}"
+
+
+def test_dialog_preview_finds_the_face(gimp):
+    """The portrait's dialog: 'Largest face' moved the 100 % crop onto kodim04's face."""
+    if "portrait" not in harness.job()["dialogs"]:
+        pytest.skip("kodim04 (../shared) is not present")
+    log = (gimp["out"] / "clearshot.log").read_text()
+    lines = [ln for ln in log.splitlines() if "preview at face" in ln]
+    assert any("largest of 1 face" in ln for ln in lines), lines  # the others have no face
+
+
+@pytest.mark.parametrize("mode", ["in-process", "worker"])
+def test_cancel_leaves_the_pixels_and_returns_cancel(gimp, mode):
+    """The progress answers 'cancelled' (the test hook of gimp_plugin/progress.py)."""
+    info = _scenario(gimp, "cancel")[mode]
+    assert info["status"] == "cancel", info
+    before, after = _load(gimp, f"cancel-{mode}-before"), _load(gimp, f"cancel-{mode}-after")
+    assert np.array_equal(before, after), "a cancelled run changed pixels"
+    assert info["workers_left"] == []
+    assert info["temp_left"] == []
+    assert info["again"] == "success"  # the image is usable afterwards
+
+
+@pytest.mark.parametrize("mode", ["in-process", "worker"])
+def test_killed_plugin_leaves_the_pixels_and_no_worker(gimp, mode):
+    """GIMP cancels a plug-in's progress by killing it: emulated with SIGKILL half-way."""
+    info = _scenario(gimp, "killed")[mode]
+    assert info["killed"], f"the run ended before it could be killed: {info}"
+    assert info["status"] != "success", info
+    before, after = _load(gimp, f"killed-{mode}-before"), _load(gimp, f"killed-{mode}-after")
+    assert np.array_equal(before, after), "a killed run changed pixels"
+    if mode == "worker":
+        assert info["workers_at_kill"], "no worker was running when the plug-in was killed"
+        assert info["workers_left"] == [], "the worker outlived the plug-in"
+        assert info["temp_left"] == [], "the worker left its exchange folder"
