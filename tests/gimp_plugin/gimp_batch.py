@@ -459,10 +459,6 @@ def dialogs():
         image = load(spec["file"])
         layer = image.get_layers()[0]
         layer.set_name(os.path.splitext(spec["file"])[0])  # names the screenshots
-        # an interactive run starts from the last values used: set them with a throwaway run
-        prime = image.duplicate()
-        call(spec["proc"], prime, [prime.get_layers()[0]], **spec["args"])
-        prime.delete()
         _select(image, None if spec["select"] is None else ["rect", *spec["select"], 0])
         out[name] = call(spec["proc"], image, [layer], run_mode=Gimp.RunMode.INTERACTIVE,
                          **spec["args"])

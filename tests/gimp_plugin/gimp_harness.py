@@ -231,8 +231,7 @@ def job() -> dict:
         },
         "dialogs": {
             **({"portrait": {"proc": "python-fu-clearshot-deblur", "file": PORTRAIT,
-                             "select": None, "args": {"mode": "focus", "radius-px": FOCUS_R,
-                                                      "strength": 50.0}}}
+                             "select": None, "args": {}}}  # first: the defaults (Auto)
                if KODIM04.is_file() else {}),
             "deblur": {"proc": "python-fu-clearshot-deblur", "file": "motion8.png",
                        "select": [20, 16, 120, 90], "args": m},
@@ -306,6 +305,10 @@ def run_gimp(out: Path) -> dict:
         (work / sub).mkdir(parents=True)
     (work / "gimp3" / "clearshot.log").unlink(missing_ok=True)  # this run's log only
     (CHROOT / CANCEL_HOOK_FILE.lstrip("/")).unlink(missing_ok=True)
+    # an interactive run starts from the values of the last interactive run, kept on disk; start
+    # every test run from the defaults (the dialogs' screenshots show those, not older ones)
+    for last in (work / "gimp3" / "plug-in-settings").glob("GimpProcedureConfigRun-*.last"):
+        last.unlink()
     refs = make_inputs(work / "in")
     (work / "job.json").write_text(json.dumps(job(), indent=1))
     shutil.copyfile(HERE / "gimp_batch.py", work / "batch.py")
