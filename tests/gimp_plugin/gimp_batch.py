@@ -450,6 +450,23 @@ def errors():
     return out
 
 
+def _last_values(proc, args):
+    """An interactive run starts from the values GIMP saved after the last interactive run
+    (it ignores the config passed): write them in GIMP's own settings file first."""
+    folder = os.path.join(JOB["gimp_dir"], "plug-in-settings")
+    os.makedirs(folder, exist_ok=True)
+    lines = ["# settings", ""]
+    for key, value in args.items():
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, str):
+            value = json.dumps(value)
+        lines.append(f"({key} {value})")
+    lines += ["", "# end of settings", ""]
+    with open(os.path.join(folder, f"GimpProcedureConfigRun-{proc}.last"), "w") as f:
+        f.write("\n".join(lines))
+
+
 @scenario("dialogs")
 def dialogs():
     if not os.environ.get("DISPLAY"):
@@ -459,6 +476,7 @@ def dialogs():
         image = load(spec["file"])
         layer = image.get_layers()[0]
         layer.set_name(os.path.splitext(spec["file"])[0])  # names the screenshots
+        _last_values(spec["proc"], spec["args"])
         _select(image, None if spec["select"] is None else ["rect", *spec["select"], 0])
         out[name] = call(spec["proc"], image, [layer], run_mode=Gimp.RunMode.INTERACTIVE,
                          **spec["args"])

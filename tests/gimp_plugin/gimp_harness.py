@@ -231,7 +231,8 @@ def job() -> dict:
         },
         "dialogs": {
             **({"portrait": {"proc": "python-fu-clearshot-deblur", "file": PORTRAIT,
-                             "select": None, "args": {}}}  # first: the defaults (Auto)
+                             "select": None, "args": {"mode": "focus", "radius-px": FOCUS_R,
+                                                      "strength": 50.0}}}
                if KODIM04.is_file() else {}),
             "deblur": {"proc": "python-fu-clearshot-deblur", "file": "motion8.png",
                        "select": [20, 16, 120, 90], "args": m},
@@ -305,8 +306,8 @@ def run_gimp(out: Path) -> dict:
         (work / sub).mkdir(parents=True)
     (work / "gimp3" / "clearshot.log").unlink(missing_ok=True)  # this run's log only
     (CHROOT / CANCEL_HOOK_FILE.lstrip("/")).unlink(missing_ok=True)
-    # an interactive run starts from the values of the last interactive run, kept on disk; start
-    # every test run from the defaults (the dialogs' screenshots show those, not older ones)
+    # an interactive run starts from the values of the last interactive run, kept on disk; the
+    # batch writes the values each dialog should show (_last_values), nothing older is left
     for last in (work / "gimp3" / "plug-in-settings").glob("GimpProcedureConfigRun-*.last"):
         last.unlink()
     refs = make_inputs(work / "in")
