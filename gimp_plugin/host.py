@@ -319,8 +319,8 @@ def analyze_drawable(
     text = json.dumps(info["diagnosis"])
     log.info("%s on %s: box %s in %.2fs: %s", spec.name, d.get_name(), (x, y, w, h),
              time.monotonic() - t0, text)
+    _end_progress_before_writing()  # no cancel half-way through building the new image
     new = _pictures_image(pictures)
-    Gimp.progress_end()
     Gimp.message(f"Clearshot {spec.title} ('{d.get_name()}'): {info['message']}")
     return new, text
 
