@@ -350,11 +350,18 @@ def run_gimp(out: Path) -> dict:
 
 
 def run_all(out: Path) -> dict:
-    """Build/reuse the chroot, install, run GIMP; results with timings."""
+    """Build/reuse the chroot, install, run GIMP; results with timings. Runs one at a time on
+    this machine (a lock beside the chroot): the chroot, its mounts and its work folder are
+    shared, and a second run would reinstall the plug-in and unmount /proc under the first."""
+    import fcntl
+
     log: list[str] = []
-    t_build = build_chroot()
-    t_install = install_plugin(log)
-    results = run_gimp(out)
+    CHROOT.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{CHROOT}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        t_build = build_chroot()
+        t_install = install_plugin(log)
+        results = run_gimp(out)
     results["chroot_seconds"] = round(t_build, 1)
     results["install_seconds"] = round(t_install, 1)
     results["install_log"] = "\n".join(log)
