@@ -51,6 +51,7 @@ __all__ = [
 
 _DETECT_SIDE_PX = 1024  # detection runs on a copy whose long side is at most this
 _FACE_XML = "haarcascade_frontalface_default.xml"
+_FACE_ALT_XML = "haarcascade_frontalface_alt2.xml"  # a second opinion, see _find_faces
 _EYE_XML = "haarcascade_eye.xml"
 _INSTALL_HINT = (
     "install OpenCV 4.x with its Haar cascades: pip install 'opencv-python-headless>=4.8,<5' "
@@ -58,6 +59,17 @@ _INSTALL_HINT = (
 )
 _MAX_PX = 10_000
 _STRONG_FACE = 8  # detector neighbours above which a face needs no eye to be believed
+# Skin-tone plausibility (colour images only), in YCrCb of the stored 8-bit values: Y carries
+# the light, so shade and highlights change it little. The ranges are broad (pale to very
+# dark skin, kodak24's kodim04/15/18 all read >= 0.95 in the middle of the face box); foliage,
+# stone, metal, feathers and façades read below 0.7.
+_SKIN_CR = (133, 180)
+_SKIN_CB = (77, 135)
+_SKIN_MIN = 0.75  # fraction of skin-toned pixels in the middle half of a face box
+_CHROMA_MIN = 6.0  # median |Cr-128|+|Cb-128| below this: a gray/B&W photo, no skin test
+_OVERLAP = 0.3  # a face box overlapping a stronger one by more (IoU) is the same face
+_SURE_FACE = 16  # neighbours of a face sure enough (with both eyes and alt2 agreeing) to pass
+# the skin test anyway: a strong colour cast (shade, fluorescent light) can hide pale skin
 _EYE_ZONE = 0.62  # eyes are searched in this upper fraction of a face box
 _EYE_FACE_PX = 240  # faces are resized to this width for the eye search
 _STEP_RESPONSE = 0.21875  # detail_mask's high-pass peak on a crisp unit step
@@ -222,6 +234,63 @@ def _check_image_for_mask(image: np.ndarray, min_face_frac: float) -> None:
         raise ValueError(msg)
 
 
+def _colour8(image: np.ndarray) -> np.ndarray | None:
+    """The stored colour values as 8-bit RGB (H, W, 3), or None for a gray image."""
+    colour, _ = split_alpha(as_hwc(image))
+    if colour.shape[2] != 3:
+        return None
+    if colour.dtype == np.uint8:
+        return colour
+    if colour.dtype == np.uint16:
+        return ((colour.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return np.clip(np.rint(to_float32(colour) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _chroma_is_low(colour8: np.ndarray) -> bool:
+    """True for a photo with (almost) no colour: B&W scans, gray RGB; skin is not tested."""
+    step = max(1, max(colour8.shape[:2]) // 256)
+    ycc = cv2.cvtColor(np.ascontiguousarray(colour8[::step, ::step]), cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycc[:, :, 1].astype(np.int16), ycc[:, :, 2].astype(np.int16)
+    chroma = np.abs(cr - 128) + np.abs(cb - 128)
+    return float(np.median(chroma)) < _CHROMA_MIN
+
+
+def _grey_world_gains(colour8: np.ndarray) -> np.ndarray:
+    """Per-channel gains that make the photo's mean gray (grey world), within 0.5..2."""
+    step = max(1, max(colour8.shape[:2]) // 256)
+    means = colour8[::step, ::step].reshape(-1, 3).mean(axis=0) + 1e-3
+    return np.clip(means.mean() / means, 0.5, 2.0).astype(np.float32)
+
+
+def _skin_fraction(
+    colour8: np.ndarray, face: tuple[int, int, int, int], gains: np.ndarray | None = None
+) -> float:
+    """Fraction of skin-toned pixels in the middle half of a face box (cheeks, nose), as
+    stored, or after ``gains`` (a colour cast removed) when that finds more."""
+    x, y, w, h = face
+    mid = colour8[y + h // 4 : y + h - h // 4, x + w // 4 : x + w - w // 4]
+    if mid.size == 0:
+        return 0.0
+    crops = [np.ascontiguousarray(mid)]
+    if gains is not None:
+        crops.append(np.clip(np.rint(mid * gains), 0, 255).astype(np.uint8))
+    best = 0.0
+    for crop in crops:
+        ycc = cv2.cvtColor(crop, cv2.COLOR_RGB2YCrCb)
+        cr, cb = ycc[:, :, 1], ycc[:, :, 2]
+        skin = (cr >= _SKIN_CR[0]) & (cr <= _SKIN_CR[1]) & (cb >= _SKIN_CB[0]) & (cb <= _SKIN_CB[1])
+        best = max(best, float(skin.mean()))
+    return best
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union_ = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union_ if union_ > 0 else 0.0
+
+
 def _find_faces(
     image: np.ndarray, min_face_frac: float
 ) -> list[tuple[tuple[int, int, int, int], list[tuple[tuple[int, int, int, int], bool]]]]:
@@ -229,7 +298,12 @@ def _find_faces(
 
     Faces come from an equalised 8-bit gray copy whose long side is at most 1024 px. Each face's
     upper part is cut from the full-size gray, resized to 240 px wide and searched for eyes.
-    A weak face (few detector neighbours) with no eye is dropped as a false positive.
+    A candidate is dropped as a false positive when it is weak (few detector neighbours) and
+    no eye is found in it; in a colour photo also when the middle of its box is not mostly
+    skin-toned (YCrCb, as stored or grey-world balanced, :data:`_SKIN_MIN`), which removes the
+    faces the cascade sees in foliage, stone, sculpture, feathers and façades, unless the face
+    is sure otherwise (many neighbours, both eyes, and the alt2 cascade finds it too: a colour
+    cast can hide pale skin); and when it overlaps a stronger face (IoU > 0.3).
     """
     gray = _gray8(image)
     h, w = gray.shape
@@ -246,15 +320,40 @@ def _find_faces(
     found, counts = _cascade(_FACE_XML).detectMultiScale2(
         small, scaleFactor=1.1, minNeighbors=5, minSize=(min_px, min_px)
     )
-    faces = []
     boxes, neighbours = np.asarray(found).reshape(-1, 4), np.asarray(counts).reshape(-1)
+    if len(boxes) == 0:
+        return []
+    colour = _colour8(image)
+    if colour is not None and _chroma_is_low(colour):
+        colour = None
+    gains = _grey_world_gains(colour) if colour is not None else None
+    alt: list[tuple[int, ...]] | None = None  # the alt2 cascade's boxes, found when needed
+    kept: list[tuple[int, tuple[int, int, int, int], list[tuple[int, int, int, int]]]] = []
     for b, n in zip(boxes, neighbours, strict=True):
         x, y = round(b[0] / scale), round(b[1] / scale)
         box = (x, y, min(w - x, round(b[2] / scale)), min(h - y, round(b[3] / scale)))
         eyes = _eyes_in_face(gray, box)
         if not eyes and n < _STRONG_FACE:
             continue
+        if colour is not None and _skin_fraction(colour, box, gains) < _SKIN_MIN:
+            if alt is None:
+                found2 = _cascade(_FACE_ALT_XML).detectMultiScale(
+                    small, scaleFactor=1.1, minNeighbors=3, minSize=(min_px, min_px)
+                )
+                alt = [tuple(round(v / scale) for v in a)
+                       for a in np.asarray(found2).reshape(-1, 4)]
+            sure = n >= _SURE_FACE and len(eyes) == 2 and any(_iou(box, a) > 0.5 for a in alt)
+            if not sure:
+                continue
+        kept.append((int(n), box, eyes))
+    kept.sort(key=lambda k: -k[0])  # strongest first; a weaker overlapping box is the same face
+    faces: list[tuple[tuple[int, int, int, int], list[tuple[tuple[int, int, int, int], bool]]]]
+    faces = []
+    for _, box, eyes in kept:
+        if any(_iou(box, f) > _OVERLAP for f, _ in faces):
+            continue
         faces.append((box, _complete_eyes(box, eyes)))
+    faces.sort(key=lambda f: (f[0][1], f[0][0]))  # top to bottom, left to right
     return faces
 
 
@@ -330,8 +429,12 @@ def face_mask(image: np.ndarray, *, min_face_frac: float = 0.06) -> Detections:
     Notes
     -----
     Detection runs on an equalised 8-bit gray copy, downscaled so the long side is at most
-    1024 px. Profiles and strongly tilted faces are not found; a weak detection in which no
-    eye is found is dropped. Raises :class:`core.errors.MissingDependencyError` when OpenCV
+    1024 px. Profiles and strongly tilted faces are not found. False positives are dropped: a
+    weak detection in which no eye is found; in a colour photo, a box whose middle is not
+    mostly skin-toned (YCrCb, as stored or grey-world balanced; gray photos are not tested)
+    unless the face is sure otherwise (many neighbours, both eyes, the alt2 cascade agrees);
+    and a box overlapping a stronger one. Statues and painted faces in non-skin colours are
+    therefore not found either. Raises :class:`core.errors.MissingDependencyError` when OpenCV
     lacks the cascades.
     """
     _check_image_for_mask(image, min_face_frac)

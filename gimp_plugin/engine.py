@@ -33,6 +33,7 @@ __all__ = [
     "run_request",
     "run_analysis",
     "run_hybrid",
+    "run_locate",
     "engine_available_in_process",
 ]
 
@@ -196,6 +197,28 @@ def run_hybrid(
                 for k, v in outs.items()}
     return _run_worker(request, data, shape, config, None, progress, info,
                        outputs="*", selection=selection)
+
+
+def run_locate(
+    request: dict[str, Any],
+    data: bytes,
+    shape: Shape,
+    config: EngineConfig,
+) -> dict[str, Any]:
+    """Where the dialog's preview should look (``ops.locate``, request ``where``: detail or
+    face); returns info with ``box`` ([x, y, w, h] in ``data``'s pixels, or None) and
+    ``message``. Raises as :func:`run_request`."""
+    request = {**request, "op": "locate"}
+    info: dict[str, Any] = {}
+    if _use_in_process(config):
+        import numpy as np
+
+        from . import ops
+
+        ops.locate(request, np.frombuffer(data, dtype="<f4").reshape(shape), info=info)
+        return info
+    _run_worker(request, data, shape, config, None, None, info, outputs="*")
+    return info
 
 
 def _run_in_process(request, data, shape, crop, progress, info):

@@ -6,7 +6,9 @@ format the operation needs (linear "RGBA float" for deconvolution, encoded "R'G'
 the unsharp mask, gray variants for gray drawables), with a margin of real context around the
 selection, and written through the shadow buffer + ``merge_shadow`` so GIMP applies the
 (feathered) selection. Every result is computed before the first write, so a failure leaves the
-image as it was; the writes form one undo step, closed in ``finally``. In the deblur modes auto
+image as it was; the writes form one undo step, closed in ``finally``. The progress bar is
+ended before the first write, so a cancel (GIMP kills the plug-in, see :mod:`progress`) can
+only come before any pixel is written. In the deblur modes auto
 and shake (no psf-file) the engine analyses the pixels first (``core.diagnose``); a photo it
 finds sharp is left untouched, and the user is told so with ``Gimp.message``.
 
@@ -41,6 +43,7 @@ from .engine import (  # noqa: E402
     run_request,
 )
 from .errors import PluginCancelled, message_for, status_for  # noqa: E402
+from .progress import ProgressBar  # noqa: E402
 
 __all__ = [
     "ClearshotPlugIn",
@@ -225,23 +228,15 @@ def _check_drawables(drawables: Sequence[Gimp.Drawable]) -> list[Gimp.Drawable]:
     return list(drawables)
 
 
-class _Progress:
-    """Engine progress -> GIMP's progress bar (throttled); never cancels by itself."""
+def _progress() -> ProgressBar:
+    """The engine's progress callback on GIMP's bar (with the test hook, see ``progress``)."""
+    return ProgressBar.for_gimp(Gimp.progress_update)
 
-    def __init__(self, label: str, start: float = 0.0, stop: float = 1.0) -> None:
-        self.label, self.start, self.stop = label, start, stop
-        self._last = -1.0
 
-    def part(self, start: float, stop: float) -> _Progress:
-        """A progress for the share start..stop of the whole bar (one drawable of several)."""
-        return _Progress(self.label, start, stop)
-
-    def __call__(self, fraction: float, stage: str) -> bool:
-        f = self.start + (self.stop - self.start) * min(max(fraction, 0.0), 1.0)
-        if f - self._last >= 0.01 or f >= 1.0:
-            self._last = f
-            Gimp.progress_update(f)
-        return True
+def _end_progress_before_writing() -> None:
+    """End the bar before the first write: GIMP then disconnects its cancel handler, so a
+    cancel cannot kill the plug-in half-way through the writes (see ``progress``)."""
+    Gimp.progress_end()
 
 
 def apply_to_drawables(
@@ -257,7 +252,7 @@ def apply_to_drawables(
     request = spec.build(values, float_data=params.is_float_precision(precision))
     margin = params.context_margin_px(request)
     Gimp.progress_init(f"Clearshot: {spec.title}")
-    bar = _Progress(spec.title)
+    bar = _progress()
     results = []
     notes: list[str] = []
     t0 = time.monotonic()
@@ -282,8 +277,8 @@ def apply_to_drawables(
     if notes:
         log.info("left unchanged: %s", "; ".join(notes))
         Gimp.message("Clearshot Deblur: " + "\n".join(notes))
+    _end_progress_before_writing()
     if not results:
-        Gimp.progress_end()
         return 0
     image.undo_group_start()
     try:
@@ -291,7 +286,6 @@ def apply_to_drawables(
             write_pixels(d, target, fmt, out)
     finally:
         image.undo_group_end()
-    Gimp.progress_end()
     Gimp.displays_flush()
     return len(results)
 
@@ -321,12 +315,12 @@ def analyze_drawable(
     info: dict[str, Any] = {}
     t0 = time.monotonic()
     pictures = run_analysis(request, data, shape, engine, crop=(y, x, h, w),
-                            progress=_Progress(spec.title), info=info)
+                            progress=_progress(), info=info)
     text = json.dumps(info["diagnosis"])
     log.info("%s on %s: box %s in %.2fs: %s", spec.name, d.get_name(), (x, y, w, h),
              time.monotonic() - t0, text)
+    _end_progress_before_writing()  # no cancel half-way through building the new image
     new = _pictures_image(pictures)
-    Gimp.progress_end()
     Gimp.message(f"Clearshot {spec.title} ('{d.get_name()}'): {info['message']}")
     return new, text
 
@@ -371,7 +365,8 @@ def hybrid_on_drawable(
     info: dict[str, Any] = {}
     t0 = time.monotonic()
     arrays = run_hybrid(request, data, shape, engine, selection=selection,
-                        progress=_Progress(spec.title), info=info)
+                        progress=_progress(), info=info)
+    _end_progress_before_writing()
     provenance = json.dumps(info.get("provenance", {}))
     log.info("%s on %s in %.2fs: %s", spec.name, d.get_name(), time.monotonic() - t0,
              info.get("message", ""))
@@ -401,7 +396,6 @@ def hybrid_on_drawable(
         _attach_provenance(group, provenance)
     finally:
         image.undo_group_end()
-    Gimp.progress_end()
     Gimp.displays_flush()
     return group
 

@@ -19,6 +19,8 @@ __all__ = [
     "hybrid",
     "recipe_for",
     "analyze",
+    "locate",
+    "LOCATIONS",
     "build_psf",
     "analyse",
     "ANALYSIS_SHARE",
@@ -69,6 +71,47 @@ def analyse(
         if min(h, w) >= MIN_ANALYSIS_SIDE_PX:
             region = pixels[y : y + h, x : x + w]
     return diagnose(region, mode=spec["mode"], linear_input=linear_input, progress=progress)
+
+
+LOCATIONS = ("detail", "face")  # where the dialog's preview can look besides the centre
+
+
+def locate(
+    request: Mapping[str, Any],
+    pixels: np.ndarray,
+    *,
+    info: dict[str, Any] | None = None,
+) -> None:
+    """Find where the dialog's 100 % preview should look (no pixels come back).
+
+    ``request["where"]``: ``"detail"``, the region ``core.diagnose`` analyses (the most
+    textured, unsaturated part: where the blur kernel of auto/shake is estimated), or
+    ``"face"``, the largest face of ``core.masks.face_mask``. ``info["box"]`` receives
+    [x, y, w, h] in the coordinates of ``pixels`` (None when there is no face), and
+    ``info["message"]`` says what was found.
+    """
+    from core.diagnose import diagnose
+    from core.masks import face_mask
+
+    where = request.get("where")
+    box: list[int] | None = None
+    if where == "detail":
+        d = diagnose(pixels, mode="auto", linear_input=request.get("linear_input", True))
+        box = [int(v) for v in d.region]
+        message = f"most detailed region (blur analysis: {d.kind}, {d.confidence:.2f})"
+    elif where == "face":
+        faces = face_mask(pixels).boxes
+        if faces:
+            box = [int(v) for v in max(faces, key=lambda b: b[2] * b[3])]
+            message = f"largest of {len(faces)} face(s)"
+        else:
+            message = "no face found"
+    else:
+        msg = f"where must be one of {', '.join(LOCATIONS)}, got {where!r}"
+        raise ValueError(msg)
+    if info is not None:
+        info["box"] = box
+        info["message"] = message
 
 
 def analyze(

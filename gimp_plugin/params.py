@@ -31,6 +31,7 @@ __all__ = [
     "context_margin_px",
     "babl_format",
     "is_float_precision",
+    "preview_crop",
 ]
 
 DEBLUR_PROC = "python-fu-clearshot-deblur"
@@ -299,3 +300,23 @@ def babl_format(*, linear: bool, gray: bool, alpha: bool) -> str:
 def is_float_precision(value_name: str) -> bool:
     """True for GIMP's half/float/double precisions (e.g. ``GIMP_PRECISION_FLOAT_LINEAR``)."""
     return any(k in value_name.upper() for k in ("HALF", "FLOAT", "DOUBLE"))
+
+
+def preview_crop(
+    centre: tuple[float, float],
+    side: int,
+    bounds: tuple[int, int, int, int],
+) -> tuple[int, int, int, int]:
+    """The dialog's 100 % crop (x, y, w, h): ``side`` px square around ``centre`` (x, y), moved
+    (not shrunk) to stay inside ``bounds`` (x, y, w, h: the selection's box on the layer), and
+    no larger than ``bounds``. Geometry only."""
+    bx, by, bw, bh = bounds
+    if bw <= 0 or bh <= 0 or side <= 0:
+        msg = f"preview needs a positive side and bounds, got side {side}, bounds {bounds}"
+        raise ValueError(msg)
+    w, h = min(side, bw), min(side, bh)
+    x = round(centre[0] - w / 2)
+    y = round(centre[1] - h / 2)
+    x = min(max(x, bx), bx + bw - w)
+    y = min(max(y, by), by + bh - h)
+    return x, y, w, h

@@ -5,13 +5,16 @@ file names the input and output ``.npy`` files (float32, so no 8-bit round trip)
 ``analyze`` request names one output per picture (``outputs``: psf, focus). Protocol on
 stdout, one line each: ``progress FRACTION STAGE``, ``info JSON`` (what the blur analysis found,
 when it ran), then ``done`` or ``error KIND MESSAGE``.
-The parent kills the worker to cancel; a broken pipe (the parent died) ends it too.
+The parent kills the worker to cancel. When the plug-in itself is gone (GIMP kills a plug-in
+whose progress the user cancelled), the worker's next line meets a broken pipe: it stops and
+deletes the exchange folder the plug-in could no longer delete.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 __all__ = ["main"]
@@ -31,6 +34,18 @@ def _check() -> int:
     ok = out.shape == (8, 8, 3) and abs(float(out.mean()) - 0.5) < 1e-3
     _say("done" if ok else "error RuntimeError engine self-check gave a wrong result")
     return 0 if ok else 1
+
+
+def _orphaned(args: list[str]) -> None:
+    """Delete the plug-in's exchange folder (``clearshot-*``) and silence stdout."""
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter's exit flush
+    except OSError:
+        pass
+    if len(args) == 1:
+        folder = os.path.dirname(os.path.abspath(args[0]))
+        if os.path.basename(folder).startswith("clearshot-"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                 path = os.path.join(job["output_dir"], f"out-{name}.npy")
                 np.save(path, arr.astype("<f4"), allow_pickle=False)
             info["arrays"] = sorted(outs)
+        elif job["request"].get("op") == "locate":  # where the preview looks: info only
+            ops.locate(job["request"], pixels, info=info)
+            info["arrays"] = []
         elif job["request"].get("op") == "analyze":  # several pictures, named in "outputs"
             outs = ops.analyze(job["request"], pixels, crop=crop, progress=progress, info=info)
             for name, path in job["outputs"].items():
@@ -75,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"info {json.dumps(info)}")
         _say("done")
         return 0
-    except BrokenPipeError:
+    except BrokenPipeError:  # the plug-in is gone: nobody reads; clean up and stop
+        _orphaned(args)
         return 1
     except Exception as exc:  # every failure goes back to the plug-in as a message
         _say(f"error {type(exc).__name__} {exc}")

@@ -144,8 +144,11 @@ def _engine_json(runtime: str, python: str | None) -> dict:
     return {"mode": "auto", "python": None, "site": []}
 
 
-def _venv_python(root: Path) -> Path:
-    sub = "Scripts/python.exe" if os.name == "nt" else "bin/python"
+def _venv_python(root: Path, system: str | None = None) -> Path:
+    """The private venv's interpreter: ``Scripts\\python.exe`` on Windows, ``bin/python``
+    on Linux and macOS (``system`` as :func:`current_system`, for tests)."""
+    system = current_system() if system is None else system
+    sub = "Scripts/python.exe" if system == "Windows" else "bin/python"
     return root / "runtime" / "venv" / sub
 
 

@@ -3,8 +3,11 @@ integration test in one GIMP start. Reads job.json, writes results.json and .npy
 for the host to check. Not collected by pytest (no test_ prefix); it needs GIMP's ``gi``.
 """
 
+import glob
 import json
 import os
+import signal
+import threading
 import time
 import traceback
 
@@ -303,6 +306,131 @@ def worker():
     return results
 
 
+def _engine_mode(conf_path, original, mode, python):
+    conf = json.loads(original)
+    conf["mode"] = mode
+    if mode == "worker":
+        conf["python"] = python
+    with open(conf_path, "w") as f:
+        json.dump(conf, f)
+
+
+def _procs(word, parent=None):
+    """pids whose command line holds ``word`` (children of ``parent`` when given)."""
+    found = []
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            with open(d + "/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(d + "/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if word in cmd and (parent is None or ppid == parent):
+            found.append(int(d.rsplit("/", 1)[1]))
+    return found
+
+
+def _wait_gone(pids, seconds):
+    t = time.time()
+    while time.time() - t < seconds:
+        left = [p for p in pids if os.path.exists(f"/proc/{p}")
+                and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        if not left:
+            return []
+        time.sleep(0.2)
+    return left
+
+
+@scenario("cancel")
+def cancel():
+    """The test hook makes the progress answer 'cancelled' after N reports (see
+    gimp_plugin/progress.py): CANCEL, pixels as they were, no worker left, no temp folder."""
+    spec = JOB["cancel"]
+    conf_path = spec["engine_json"]
+    original = open(conf_path).read()
+    out = {}
+    try:
+        for mode in ("in-process", "worker"):
+            _engine_mode(conf_path, original, mode, spec["python"])
+            image = load(spec["file"])
+            layer = image.get_layers()[0]
+            x, y, w, h = spec["select"]
+            image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
+            dump(layer, "R'G'B' u8", np.uint8, f"cancel-{mode}-before")
+            temps = set(glob.glob("/tmp/clearshot-*"))
+            with open(spec["hook_file"], "w") as f:
+                f.write(str(spec["after"]))
+            try:
+                info = call("python-fu-clearshot-deblur", image, [layer], **spec["args"])
+            finally:
+                os.remove(spec["hook_file"])
+            dump(layer, "R'G'B' u8", np.uint8, f"cancel-{mode}-after")
+            info["temp_left"] = sorted(set(glob.glob("/tmp/clearshot-*")) - temps)
+            info["workers_left"] = _wait_gone(_procs("gimp_plugin.worker"), 10)
+            # the same image still works afterwards (nothing left half-open)
+            again = call("python-fu-clearshot-deblur", image, [layer], **spec["args"])
+            info["again"] = again["status"]
+            out[mode] = info
+            image.delete()
+    finally:
+        with open(conf_path, "w") as f:
+            f.write(original)
+    return out
+
+
+@scenario("killed")
+def killed():
+    """What GIMP does when the user cancels a plug-in's progress: it kills the plug-in
+    (SIGKILL). Emulated here on a run big enough to be caught half-way: the pixels stay as they
+    were, the worker ends too and its exchange folder is deleted."""
+    spec = JOB["killed"]
+    conf_path = spec["engine_json"]
+    original = open(conf_path).read()
+    gimp_pid = os.getppid()
+    out = {}
+    try:
+        for mode in ("in-process", "worker"):
+            _engine_mode(conf_path, original, mode, spec["python"])
+            image = load(spec["file"])
+            image.scale(*spec["size"])
+            layer = image.get_layers()[0]
+            Gimp.Selection.none(image)
+            dump(layer, "R'G'B' u8", np.uint8, f"killed-{mode}-before")
+            temps = set(glob.glob("/tmp/clearshot-*"))
+            state = {"killed": False, "workers": []}
+
+            def killer(state=state, mode=mode):
+                t = time.time()
+                while time.time() - t < 60:
+                    plugin = _procs("clearshot/clearshot.py", gimp_pid)
+                    workers = _procs("gimp_plugin.worker", plugin[0]) if plugin else []
+                    if plugin and (mode != "worker" or workers):
+                        time.sleep(spec["delay_s"])
+                        state["workers"] = _procs("gimp_plugin.worker", plugin[0])
+                        os.kill(plugin[0], signal.SIGKILL)
+                        state["killed"] = True
+                        return
+                    time.sleep(0.05)
+
+            thread = threading.Thread(target=killer, daemon=True)
+            thread.start()
+            info = call("python-fu-clearshot-deblur", image, [layer], **spec["args"])
+            thread.join(70)
+            dump(layer, "R'G'B' u8", np.uint8, f"killed-{mode}-after")
+            info["killed"] = state["killed"]
+            info["workers_at_kill"] = state["workers"]
+            info["workers_left"] = _wait_gone(state["workers"], 30)
+            time.sleep(0.5)
+            info["temp_left"] = sorted(set(glob.glob("/tmp/clearshot-*")) - temps)
+            out[mode] = info
+            image.delete()
+    finally:
+        with open(conf_path, "w") as f:
+            f.write(original)
+    return out
+
+
 @scenario("errors")
 def errors():
     out = {}
@@ -322,17 +450,36 @@ def errors():
     return out
 
 
+def _last_values(proc, args):
+    """An interactive run starts from the values GIMP saved after the last interactive run
+    (it ignores the config passed): write them in GIMP's own settings file first."""
+    folder = os.path.join(JOB["gimp_dir"], "plug-in-settings")
+    os.makedirs(folder, exist_ok=True)
+    lines = ["# settings", ""]
+    for key, value in args.items():
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        elif isinstance(value, str):
+            value = json.dumps(value)
+        lines.append(f"({key} {value})")
+    lines += ["", "# end of settings", ""]
+    with open(os.path.join(folder, f"GimpProcedureConfigRun-{proc}.last"), "w") as f:
+        f.write("\n".join(lines))
+
+
 @scenario("dialogs")
 def dialogs():
     if not os.environ.get("DISPLAY"):
         return {"skipped": "no DISPLAY"}
     out = {}
-    for proc, spec in JOB["dialogs"].items():
+    for name, spec in JOB["dialogs"].items():
         image = load(spec["file"])
         layer = image.get_layers()[0]
-        x, y, w, h = spec["select"]
-        image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
-        out[proc] = call(proc, image, [layer], run_mode=Gimp.RunMode.INTERACTIVE, **spec["args"])
+        layer.set_name(os.path.splitext(spec["file"])[0])  # names the screenshots
+        _last_values(spec["proc"], spec["args"])
+        _select(image, None if spec["select"] is None else ["rect", *spec["select"], 0])
+        out[name] = call(spec["proc"], image, [layer], run_mode=Gimp.RunMode.INTERACTIVE,
+                         **spec["args"])
         image.delete()
     return out
 

@@ -31,6 +31,7 @@ CHROOT = Path(os.environ.get("CLEARSHOT_GIMP_CHROOT", "/var/cache/clearshot/gimp
 WORK = "/opt/clearshot-it"  # inside the chroot
 GIMP_DIR = f"{WORK}/gimp3"  # GIMP3_DIRECTORY inside the chroot; the installer finds plug-ins/
 GIMP_TIMEOUT_S = 600
+CANCEL_HOOK_FILE = f"{WORK}/cancel-after"  # gimp_plugin/progress.py's test hook
 WHEELS = Path(os.environ.get("CLEARSHOT_GIMP_WHEELS", f"{CHROOT}-wheels-cp313"))
 WHEEL_TAGS = ["--only-binary=:all:", "--python-version", "3.13",
               "--platform", "manylinux_2_28_x86_64"]
@@ -38,6 +39,9 @@ H, W = 120, 160
 MOTION = {"length-px": 9.0, "angle-deg": 30.0}
 FOCUS_R = 3.0
 GAUSS_S = 1.5
+SHARED = Path(os.environ.get("CLEARSHOT_SHARED", REPO.parent / "shared"))
+KODIM04 = SHARED / "data" / "deblur" / "sharp" / "kodak24" / "kodim04.png"  # a portrait
+PORTRAIT = "portrait-focus8.png"  # kodim04 defocused: the dialog's face preview (when present)
 
 
 class Unavailable(Exception):
@@ -133,6 +137,9 @@ def make_inputs(folder: Path) -> dict[str, np.ndarray]:
     rgba = np.concatenate([blur(lsharp, mpsf), alpha[:, :, None]], 2)
     _write(folder / "layer-rgba8.png", _q8(rgba))
     np.save(folder / "motion-psf.npy", mpsf)
+    if KODIM04.is_file():
+        face = cv2.imread(str(KODIM04), cv2.IMREAD_COLOR)[:, :, ::-1].astype(np.float32) / 255
+        _write(folder / PORTRAIT, _q8(blur(face, defocus_psf(FOCUS_R))))
     return {"sharp": sharp, "gray": gray, "layer": lsharp, "layer_alpha": _q8(alpha)}
 
 
@@ -204,6 +211,12 @@ def job() -> dict:
                    "python": "/usr/bin/python3",
                    "site": f"{GIMP_DIR}/plug-ins/clearshot/runtime/site",
                    "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
+        "cancel": {"file": "motion8.png", "select": [30, 24, 96, 70], "args": m, "after": 3,
+                   "hook_file": CANCEL_HOOK_FILE, "python": "/usr/bin/python3",
+                   "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
+        "killed": {"file": "motion8.png", "size": [1600, 1200], "delay_s": 1.0,
+                   "args": {**m, "method": "rl"}, "python": "/usr/bin/python3",
+                   "engine_json": f"{GIMP_DIR}/plug-ins/clearshot/engine.json"},
         "errors": {
             "hybrid_unknown_recipe": {"file": "motion8.png", "proc": "python-fu-clearshot-hybrid",
                                       "args": {"recipe": "portrat", "mask": "black"}},
@@ -217,12 +230,16 @@ def job() -> dict:
                                     "group": True, "args": {}},
         },
         "dialogs": {
-            "python-fu-clearshot-deblur": {"file": "motion8.png", "select": [20, 16, 120, 90],
-                                           "args": m},
-            "python-fu-clearshot-unsharp-mask": {"file": "sharp8.png",
-                                                 "select": [20, 16, 120, 90], "args": {}},
-            "python-fu-clearshot-hybrid": {"file": "motion8.png", "select": [20, 16, 120, 90],
-                                           "args": {"recipe": "motion", "mask": "black"}},
+            **({"portrait": {"proc": "python-fu-clearshot-deblur", "file": PORTRAIT,
+                             "select": None, "args": {"mode": "focus", "radius-px": FOCUS_R,
+                                                      "strength": 50.0}}}
+               if KODIM04.is_file() else {}),
+            "deblur": {"proc": "python-fu-clearshot-deblur", "file": "motion8.png",
+                       "select": [20, 16, 120, 90], "args": m},
+            "unsharp": {"proc": "python-fu-clearshot-unsharp-mask", "file": "sharp8.png",
+                        "select": [20, 16, 120, 90], "args": {}},
+            "hybrid": {"proc": "python-fu-clearshot-hybrid", "file": "motion8.png",
+                       "select": [20, 16, 120, 90], "args": {"recipe": "motion", "mask": "black"}},
         },
     }
 
@@ -288,6 +305,11 @@ def run_gimp(out: Path) -> dict:
         shutil.rmtree(work / sub, ignore_errors=True)
         (work / sub).mkdir(parents=True)
     (work / "gimp3" / "clearshot.log").unlink(missing_ok=True)  # this run's log only
+    (CHROOT / CANCEL_HOOK_FILE.lstrip("/")).unlink(missing_ok=True)
+    # an interactive run starts from the values of the last interactive run, kept on disk; the
+    # batch writes the values each dialog should show (_last_values), nothing older is left
+    for last in (work / "gimp3" / "plug-in-settings").glob("GimpProcedureConfigRun-*.last"):
+        last.unlink()
     refs = make_inputs(work / "in")
     (work / "job.json").write_text(json.dumps(job(), indent=1))
     shutil.copyfile(HERE / "gimp_batch.py", work / "batch.py")
@@ -295,7 +317,7 @@ def run_gimp(out: Path) -> dict:
         "timeout", str(GIMP_TIMEOUT_S), "chroot", str(CHROOT), "env", "-i",
         f"HOME={WORK}/home", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
         f"GIMP3_DIRECTORY={GIMP_DIR}", f"CLEARSHOT_IT_WORK={WORK}",
-        f"CLEARSHOT_DIALOG_SNAPSHOT={WORK}/out",
+        f"CLEARSHOT_DIALOG_SNAPSHOT={WORK}/out", f"CLEARSHOT_TEST_CANCEL_FILE={CANCEL_HOOK_FILE}",
         "xvfb-run", "-a", "-s", "-screen 0 1280x1024x24",
         "gimp-console-3.0", "-i", "-n", "-f", "--batch-interpreter=python-fu-eval",
         "-b", f"exec(open('{WORK}/batch.py').read())", "--quit",
@@ -328,11 +350,18 @@ def run_gimp(out: Path) -> dict:
 
 
 def run_all(out: Path) -> dict:
-    """Build/reuse the chroot, install, run GIMP; results with timings."""
+    """Build/reuse the chroot, install, run GIMP; results with timings. Runs one at a time on
+    this machine (a lock beside the chroot): the chroot, its mounts and its work folder are
+    shared, and a second run would reinstall the plug-in and unmount /proc under the first."""
+    import fcntl
+
     log: list[str] = []
-    t_build = build_chroot()
-    t_install = install_plugin(log)
-    results = run_gimp(out)
+    CHROOT.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{CHROOT}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        t_build = build_chroot()
+        t_install = install_plugin(log)
+        results = run_gimp(out)
     results["chroot_seconds"] = round(t_build, 1)
     results["install_seconds"] = round(t_install, 1)
     results["install_log"] = "\n".join(log)

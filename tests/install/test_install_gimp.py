@@ -130,3 +130,43 @@ def test_standalone_script_dry_run(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "would install" in res.stdout
     assert not (tmp_path / "clearshot").exists()
+
+
+@pytest.mark.parametrize(
+    ("system", "root", "want"),
+    [
+        ("Windows", PureWindowsPath(r"C:\Users\Ann\AppData\Roaming\GIMP\3.0\plug-ins\clearshot"),
+         r"C:\Users\Ann\AppData\Roaming\GIMP\3.0\plug-ins\clearshot\runtime\venv\Scripts"
+         r"\python.exe"),
+        ("Darwin", PurePosixPath("/Users/ann/Library/Application Support/GIMP/3.0/plug-ins/"
+                                 "clearshot"),
+         "/Users/ann/Library/Application Support/GIMP/3.0/plug-ins/clearshot/runtime/venv/bin/"
+         "python"),
+        ("Linux", PurePosixPath("/home/ann/.config/GIMP/3.0/plug-ins/clearshot"),
+         "/home/ann/.config/GIMP/3.0/plug-ins/clearshot/runtime/venv/bin/python"),
+    ],
+)
+def test_venv_runtime_python_per_system(system, root, want):
+    """The worker interpreter engine.json names for --runtime venv, per OS."""
+    assert str(gimp._venv_python(root, system)) == want
+
+
+def test_worker_runtime_engine_json_for_windows_and_macos():
+    """engine.json: the worker runs the named runtime Python; the plug-in folder is found at run
+    time from the installed clearshot.py, so only the interpreter's path is stored."""
+    win = r"C:\Users\Ann\AppData\Local\Programs\Python\Python312\python.exe"
+    assert gimp._engine_json("current", win) == {"mode": "auto", "python": win, "site": []}
+    mac = "/Library/Frameworks/Python.framework/Versions/3.12/bin/python3"
+    assert gimp._engine_json("venv", mac)["python"] == mac
+    assert gimp._engine_json("wheels", None) == {"mode": "auto", "python": None,
+                                                 "site": ["runtime/site"]}
+
+
+@pytest.mark.parametrize("tag", ["win_amd64", "macosx_11_0_arm64"])
+def test_wheels_runtime_command_for_another_platform(tag, tmp_path):
+    """--runtime wheels can fill runtime/site for another OS's Python (pip's cross-download)."""
+    cmd = gimp._pip_wheels_cmd(tmp_path / "site", "3.12", tag)
+    assert cmd[cmd.index("--platform") + 1] == tag
+    assert cmd[cmd.index("--python-version") + 1] == "3.12"
+    assert "--only-binary=:all:" in cmd
+    assert cmd[cmd.index("--target") + 1] == str(tmp_path / "site")
