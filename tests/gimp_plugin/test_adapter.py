@@ -313,11 +313,6 @@ def _psnr(a, b):
     return 10 * np.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-12))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.diagnose since aa7f047 (not the plug-in) names this 9 px motion blur "
-    "'defocus' on a 120x150 selection: its spectral anisotropy needs a 128 px patch",
-)
 def test_auto_mode_names_the_motion_blur():
     from gimp_plugin import ops
 
@@ -486,11 +481,6 @@ def _check_pictures(pictures, shape, info, kind=None):
     assert "confidence" in info["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.diagnose since aa7f047 (not the plug-in) names this 9 px motion blur "
-    "'defocus' in a 120x150 box: its spectral anisotropy needs a 128 px patch",
-)
 def test_analyze_names_the_motion_blur_in_a_small_box():
     from gimp_plugin import ops
 
@@ -683,7 +673,7 @@ def test_host_analyze_makes_a_new_image_and_leaves_the_input(monkeypatch, mode):
     new, text = host.analyze_drawable(object(), [layer], cfg)
     assert np.array_equal(layer.pixels, blurred)
     diagnosis = json.loads(text)
-    assert diagnosis["type"] in ("motion", "shake", "defocus")  # the naming: see the xfail above
+    assert diagnosis["type"] == "motion"
     assert [lay.name for lay in new.layers] == ["PSF", "Focus map"]
     psf, focus = new.layers
     assert min(psf.w, psf.h) >= 256

@@ -82,14 +82,6 @@ def _check_deblur(gimp, name, scale, ref, to_srgb=None):
     return p0, p1
 
 
-DIAGNOSE_SMALL_REGION = pytest.mark.xfail(
-    strict=True,
-    reason="core.diagnose since aa7f047 (not the plug-in) names this 9 px motion blur "
-    "'defocus' on the test's 96x70 selection: its spectral anisotropy needs a 128 px patch "
-    "and is 0.0 below; reported to the diagnose owner",
-)
-
-
 def test_procedures_registered_with_their_arguments(gimp):
     info = _scenario(gimp, "registration")
     deblur = info["python-fu-clearshot-deblur"]
@@ -138,7 +130,6 @@ def test_psf_file_replaces_the_analysis(gimp):
     _check_deblur(gimp, "psf_file_auto", 255.0, gimp["refs"]["sharp"])
 
 
-@DIAGNOSE_SMALL_REGION
 def test_auto_analyses_and_deblurs_the_selection(gimp):
     """auto without a psf-file: the engine diagnoses the motion blur, then removes it."""
     _check_deblur(gimp, "rgb8_auto_motion", 255.0, gimp["refs"]["sharp"])
@@ -154,7 +145,6 @@ def test_auto_leaves_a_sharp_photo_unchanged(gimp):
     assert any('"type": "sharp"' in line for line in info["log"]), info["log"]
 
 
-@DIAGNOSE_SMALL_REGION
 def test_analyze_names_the_motion_blur(gimp):
     info = _scenario(gimp, "analyze")
     assert json.loads(info["diagnosis"])["type"] == "motion"
