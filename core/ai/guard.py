@@ -67,6 +67,10 @@ class GuardSettings:
             raise ValueError(msg)
 
 
+_THIRD = np.full(3, 1.0 / 3.0, np.float32)
+_AMP_CAL = 0.656  # 3x3-bin power of a Hann-windowed pure pattern -> its amplitude (measured)
+
+
 def _hann(n: int) -> np.ndarray:
     w = np.hanning(n).astype(np.float32)
     return np.outer(w, w)
@@ -102,25 +106,41 @@ def periodic_artifact_score(residual: np.ndarray) -> tuple[float, float]:
             f"got {residual.shape}"
         )
         raise ValueError(msg)
+    score, amp = _periodic_scores(residual[None].astype(np.float32))
+    return float(score[0]), float(amp[0])
+
+
+def _periodic_scores(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised :func:`periodic_artifact_score` over a stack of (k, n, n) blocks."""
+    n = blocks.shape[-1]
     win = _hann(n)
-    x = residual.astype(np.float32)
-    spec = np.abs(np.fft.fft2((x - x.mean()) * win)) ** 2
-    best, amp = 0.0, 0.0
-    eps = 1e-20 + 1e-12 * float(spec.mean())
+    centred = blocks - blocks.mean(axis=(1, 2), keepdims=True)
+    half = np.abs(np.fft.rfft2((centred * win).astype(np.float32))) ** 2  # (k, n, n/2 + 1)
+    # the full power spectrum of real data by conjugate symmetry: P(fy, fx) = P(-fy, -fx)
+    spec = np.empty(blocks.shape, np.float32)
+    spec[:, :, : n // 2 + 1] = half
+    neg = (-np.arange(n)) % n
+    spec[:, :, n // 2 + 1 :] = half[:, neg][:, :, n - np.arange(n // 2 + 1, n)]
+    k = blocks.shape[0]
+    best = np.zeros(k)
+    amp = np.zeros(k)
+    eps = 1e-20 + 1e-12 * spec.mean(axis=(1, 2))
+    ring_mask = np.ones((11, 11), bool)
+    ring_mask[3:8, 3:8] = False
+    wsum = float(win.sum())
     for fy, fx in _peak_bins(n):
-        rows = [(fy + d) % n for d in range(-5, 6)]
-        cols = [(fx + d) % n for d in range(-5, 6)]
-        patch = spec[np.ix_(rows, cols)]
-        centre = float(patch[4:7, 4:7].sum())
-        ring = np.concatenate([patch[:3].ravel(), patch[8:].ravel(), patch[3:8, :3].ravel(),
-                               patch[3:8, 8:].ravel()])
-        ratio = centre / (9 * float(np.median(ring)) + eps)
-        if ratio > best:
-            best = ratio
-            # a pattern A*cos lands |F| = A/2 * sum(win) per conjugate bin (A * sum(win) at
-            # Nyquist, which is its own conjugate); centre power ~ |F|^2
-            factor = 1.0 if (fy in (0, n // 2) and fx in (0, n // 2)) else 0.5
-            amp = float(np.sqrt(centre)) / (factor * float(win.sum()))
+        rows = (fy + np.arange(-5, 6)) % n
+        cols = (fx + np.arange(-5, 6)) % n
+        patch = spec[:, rows][:, :, cols]
+        centre = patch[:, 4:7, 4:7].sum(axis=(1, 2))
+        ring = np.median(patch[:, ring_mask], axis=1)
+        ratio = centre / (9 * ring + eps)
+        # a pattern A*cos puts |F| = A/2 * sum(win) in each conjugate bin (A * sum(win) at
+        # Nyquist, which is its own conjugate); the centre power is ~|F|^2
+        factor = 1.0 if (fy in (0, n // 2) and fx in (0, n // 2)) else 0.5
+        better = ratio > best
+        best = np.where(better, ratio, best)
+        amp = np.where(better, _AMP_CAL * np.sqrt(centre) / (factor * wsum), amp)
     return best, amp
 
 
@@ -128,14 +148,29 @@ def _highpass(x: np.ndarray) -> np.ndarray:
     return x - cv2.GaussianBlur(x, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
 
 
+def _hf_energies(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel high-frequency energy of luminance and of chroma (two degrees of freedom)."""
+    x = rgb.astype(np.float32, copy=False)
+    hp = _highpass(x)
+    hy = hp @ _THIRD
+    ey = hy * hy
+    # sum_c (hp_c - hy)^2 = sum_c hp_c^2 - 3 hy^2 (channel sums as matmuls: fast in numpy)
+    ec = np.maximum((hp * hp) @ np.ones(3, np.float32) - 3 * ey, 0) * np.float32(0.5)
+    return ey, ec
+
+
+def _block_means(e: np.ndarray, ys: list[int], xs: list[int], b: int) -> np.ndarray:
+    ii = cv2.integral(e.astype(np.float64))
+    y0 = np.asarray(ys)[:, None]
+    x0 = np.asarray(xs)[None, :]
+    total = ii[y0 + b, x0 + b] - ii[y0, x0 + b] - ii[y0 + b, x0] + ii[y0, x0]
+    return (total / (b * b)).ravel()
+
+
 def chroma_mosaic_ratio(rgb: np.ndarray) -> tuple[float, float]:
     """(chroma / luminance high-frequency energy ratio, RMS chroma high frequency) of RGB data."""
-    x = rgb.astype(np.float32)
-    y = x.mean(axis=2)
-    c = x - y[..., None]
-    ey = float(np.mean(_highpass(y) ** 2))
-    ec = float(np.mean(_highpass(c) ** 2)) * 3 / 2  # two chroma degrees of freedom
-    return ec / (ey + 1e-12), float(np.sqrt(ec))
+    ey, ec = _hf_energies(rgb)
+    return float(ec.mean() / (ey.mean() + 1e-12)), float(np.sqrt(ec.mean()))
 
 
 def guard_weights(
@@ -165,31 +200,32 @@ def guard_weights(
         return np.ones((h, w), np.float32), counts
     ys = _starts(h, b)
     xs = _starts(w, b)
-    grid = np.ones((len(ys), len(xs)), np.float32)
-    res_y = residual.mean(axis=2)
-    in_y = x_enc.mean(axis=2)
-    for i, y0 in enumerate(ys):
-        for j, x0 in enumerate(xs):
-            counts["blocks"] += 1
-            r = res_y[y0 : y0 + b, x0 : x0 + b]
-            score, amp = periodic_artifact_score(r)
-            if score > s.periodic_score and amp > s.periodic_amplitude:
-                in_score, _ = periodic_artifact_score(_highpass(in_y[y0 : y0 + b, x0 : x0 + b]))
-                if score > 4 * in_score:
-                    grid[i, j] = 0.0
-                    counts["periodic"] += 1
-                    continue
-            r3 = residual[y0 : y0 + b, x0 : x0 + b]
-            ratio, rms = chroma_mosaic_ratio(r3)
-            if ratio > s.mosaic_ratio and rms > s.mosaic_amplitude:
-                # removing chroma noise is legitimate (the output has less colour detail than
-                # the input); a mosaic *adds* colour detail the input does not have
-                x3 = x_enc[y0 : y0 + b, x0 : x0 + b]
-                _, rms_in = chroma_mosaic_ratio(x3)
-                _, rms_out = chroma_mosaic_ratio(x3 + r3)
-                if rms_out**2 > 1.5 * rms_in**2 + s.mosaic_amplitude**2:
-                    grid[i, j] = 0.0
-                    counts["mosaic"] += 1
+    counts["blocks"] = len(ys) * len(xs)
+    res_y = residual @ _THIRD
+    in_y = x_enc @ _THIRD
+    yi = (np.asarray(ys)[:, None] + np.arange(b))[:, None, :, None]
+    xi = (np.asarray(xs)[:, None] + np.arange(b))[None, :, None, :]
+    blocks = res_y[yi, xi].reshape(-1, b, b)
+    score, amp = _periodic_scores(blocks)
+    periodic = (score > s.periodic_score) & (amp > s.periodic_amplitude)
+    for idx in np.flatnonzero(periodic):  # rare: compare with the input's own periodicity
+        i, j = divmod(int(idx), len(xs))
+        y0, x0 = ys[i], xs[j]
+        in_score, _ = periodic_artifact_score(_highpass(in_y[y0 : y0 + b, x0 : x0 + b]))
+        periodic[idx] = score[idx] > 4 * in_score
+    # colour mosaic: block sums of high-frequency energies through integral images
+    ey_r, ec_r = _hf_energies(residual)
+    e_y, e_c = _block_means(ey_r, ys, xs, b), _block_means(ec_r, ys, xs, b)
+    mosaic = (e_c / (e_y + 1e-12) > s.mosaic_ratio) & (e_c > s.mosaic_amplitude**2) & ~periodic
+    if mosaic.any():
+        # removing chroma noise is legitimate (the output has less colour detail than the
+        # input); a mosaic *adds* colour detail the input does not have
+        e_in = _block_means(_hf_energies(x_enc)[1], ys, xs, b)
+        e_out = _block_means(_hf_energies(x_enc + residual)[1], ys, xs, b)
+        mosaic &= e_out > 1.5 * e_in + s.mosaic_amplitude**2
+    counts["periodic"] = int(periodic.sum())
+    counts["mosaic"] = int(mosaic.sum())
+    grid = np.where(periodic | mosaic, 0.0, 1.0).astype(np.float32).reshape(len(ys), len(xs))
     if grid.min() == 1.0:
         return np.ones((h, w), np.float32), counts
     grid = cv2.erode(grid, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
