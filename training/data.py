@@ -145,9 +145,9 @@ def aniso_gaussian(sx: float, sy: float, theta_deg: float) -> np.ndarray:
 def random_kernel(rng: np.random.Generator) -> tuple[str, np.ndarray]:
     """One kernel from the training mix; extents are mild to moderate (up to ~21 px)."""
     p = rng.random()
-    if p < 0.08:
+    if p < 0.12:
         return "sharp", np.ones((1, 1), np.float32)
-    if p < 0.40:
+    if p < 0.42:
         return "shake", shake_kernel(rng, rng.uniform(3, 21))
     if p < 0.62:
         return "linear", motion_psf(rng.uniform(2, 21), rng.uniform(0, 180))

@@ -13,9 +13,11 @@ blocks, 2x2 stride-2 conv down) -> middle NAF blocks at 1/8 -> decoder (1x1 conv
 up, additive skips, NAF blocks) -> 3x3 conv -> PixelShuffle(2) -> global residual
 (output = input + net).
 
-A NAF block (Chen et al., "Simple Baselines for Image Restoration", ECCV 2022) here has no
-LayerNorm (learned zero-initialised residual scales keep training stable): 1x1 conv to 2C,
-depthwise 3x3, SimpleGate (split channels, multiply), 1x1 conv; then a gated 1x1 feed-forward.
+A NAF block (Chen et al., "Simple Baselines for Image Restoration", ECCV 2022): channel
+LayerNorm written with plain ops, 1x1 conv to 2C, depthwise 3x3, SimpleGate (split channels,
+multiply), 1x1 conv, zero-initialised residual scale; then LayerNorm and a gated 1x1
+feed-forward. (A first run without LayerNorm learned far too slowly: the gates multiply two
+small signals, so the residual scales had to grow by orders of magnitude; it also spiked.)
 NAFNet's simplified channel attention is left out on purpose: its global average pool makes the
 output depend on the tile size (so tiled != untiled); without it the net is purely local (a
 finite receptive field of +-64 px) and tiling with overlap is exact up to blending. SimpleGate
@@ -39,9 +41,27 @@ class SimpleGate(nn.Module):
         return x[:, : self.c] * x[:, self.c : 2 * self.c]
 
 
+class LayerNorm2d(nn.Module):
+    """Channel LayerNorm from plain ops (ReduceMean, Sub, Mul, Sqrt, Div): cv2.dnn imports it."""
+
+    def __init__(self, c: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, c, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = x.mean(dim=1, keepdim=True)
+        d = x - mu
+        var = (d * d).mean(dim=1, keepdim=True)
+        return d / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
 class NAFBlock(nn.Module):
     def __init__(self, c: int) -> None:
         super().__init__()
+        self.norm1 = LayerNorm2d(c)
+        self.norm2 = LayerNorm2d(c)
         self.conv1 = nn.Conv2d(c, 2 * c, 1)
         self.dw = nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c)
         self.sg = SimpleGate(c)
@@ -52,9 +72,9 @@ class NAFBlock(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.sg(self.dw(self.conv1(x)))
+        y = self.sg(self.dw(self.conv1(self.norm1(x))))
         y = x + self.conv3(y) * self.beta
-        z = self.conv5(self.sg(self.conv4(y)))
+        z = self.conv5(self.sg(self.conv4(self.norm2(y))))
         return y + z * self.gamma
 
 

@@ -1,6 +1,6 @@
 """Copy a run's ONNX export into the package and record it in the model registry.
 
-    .venv/bin/python -m training.ship training/runs/r1 --name clearnet-s --version 1.0.0
+    .venv/bin/python -m training.ship training/runs/r2 --name clearnet-s --version 1.0.0
 
 Writes ``core/ai/models/<name>.onnx`` and updates ``core/ai/models/registry.json`` (sha256,
 size, training summary), after checking cv2.dnn against torch on the checkpoint.

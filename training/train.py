@@ -2,7 +2,7 @@
 
 One command, seeded (see training/README.md)::
 
-    .venv/bin/python -m training.train --seed 0 --steps 28000 --minutes 80 --out training/runs/r1
+    .venv/bin/python -m training.train --seed 0 --steps 12000 --minutes 58 --out training/runs/r2
 
 ``--steps`` fixes the schedule (cosine learning rate over that many steps), so a run with the
 same seed and steps sees the same data in the same order; ``--minutes`` is a wall-clock cap
@@ -104,15 +104,15 @@ def draw_report(log: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=28000, help="optimizer steps (fixes the schedule)")
-    ap.add_argument("--minutes", type=float, default=80.0, help="wall-clock cap")
+    ap.add_argument("--steps", type=int, default=12000, help="optimizer steps (fixes the schedule)")
+    ap.add_argument("--minutes", type=float, default=58.0, help="wall-clock cap")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--kodak", type=Path, default=DEFAULT_KODAK)
     ap.add_argument("--patch", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--pool", type=int, default=24000, help="training pairs generated in total")
-    ap.add_argument("--pool-start", type=int, default=3000, help="pairs before the first step")
+    ap.add_argument("--pool", type=int, default=16000, help="training pairs generated in total")
+    ap.add_argument("--pool-start", type=int, default=2000, help="pairs before the first step")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1 was 10x faster than 2 on the shared 2-core machine)")
