@@ -166,9 +166,15 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--method",
-        choices=("sparse", "wiener", "rl"),
+        choices=("sparse", "wiener", "rl", "ai"),
         default="sparse",
-        help="sparse prior (best), wiener (fastest), rl (low light); default sparse",
+        help="sparse prior (best), wiener (fastest), rl (low light), ai (learned model, blind: "
+        "no analysis or blur model needed); default sparse",
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="with --method ai: a shipped model (see 'clearshot models') or your own .onnx",
     )
     p.add_argument("--strength", type=_strength, default=50.0, help="0-100, default 50")
     p.add_argument(
@@ -219,6 +225,8 @@ def _run_deblur(args: argparse.Namespace) -> int:
             "a given blur model (--motion, --defocus, --gaussian, --psf)"
         )
         raise ValueError(msg)
+    if args.method == "ai" or args.model is not None:
+        return _run_ai_deblur(args, given)
 
     def work(pixels, bar):
         psf = given
@@ -364,6 +372,51 @@ def _step_summary(step) -> str:
     if mask != "none" or step["invert_mask"]:
         text += f" through {'inverted ' if step['invert_mask'] else ''}{mask}"
     return text
+
+
+def _run_ai_deblur(args: argparse.Namespace, given: np.ndarray | None) -> int:
+    from .ai import ai_deblur, load_restorer
+
+    if args.method != "ai":
+        msg = f"--model selects a learned model and needs --method ai (got --method {args.method})"
+        raise ValueError(msg)
+    if given is not None or args.mode != "auto" or args.channels != "rgb":
+        msg = (
+            "--method ai is blind and works on RGB: drop --motion/--defocus/--gaussian/--psf, "
+            "--mode and --channels, or pick a classical --method to use them"
+        )
+        raise ValueError(msg)
+    restorer = load_restorer(args.model)  # fail before reading any image
+
+    def work(pixels, bar):
+        return ai_deblur(
+            pixels, model=restorer, strength=args.strength, linear_input=args.linear, progress=bar
+        )
+
+    return _process_files(args, "deblur (ai)", "-deblurred", work)
+
+
+# ----------------------------------------------------------------------------- models
+def _configure_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the registry entries as JSON")
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from .ai import list_models
+
+    models = list_models()
+    if args.json:
+        print(json.dumps([asdict(m) for m in models], indent=2))
+        return 0
+    for m in models:
+        star = " (default)" if m.default else ""
+        print(f"{m.name} {m.version}{star}  sha256 {m.sha256[:16]}...  licence: {m.licence}")
+        print(f"    {m.description}")
+        print(f"    trained on: {m.training_data}")
+    return 0
 
 
 # ----------------------------------------------------------------------------- sharpen
@@ -574,6 +627,7 @@ _COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         _configure_recipes,
         _run_recipes,
     ),
+    "models": ("list the learned models shipped for --method ai", _configure_models, _run_models),
     "mask": (
         "build a mask (faces, eyes, in-focus subject, detail) for inspection or later use",
         _configure_mask,

@@ -1,0 +1,1 @@
+"""Shipped model files (ONNX) and their registry (registry.json)."""
