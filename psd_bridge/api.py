@@ -55,6 +55,7 @@ __all__ = [
     "iter_pixel_layers",
     "sharpen_operation",
     "deblur_operation",
+    "ai_operation",
     "recipe_operation",
     "write_recipe_layers",
     "SUPPORTED_MODES",
@@ -133,6 +134,28 @@ def deblur_operation(psf: np.ndarray, *, method: str = "sparse", strength: float
 
     params = dict(method=method, strength=strength, channels=channels, psf_shape=psf.shape)
     return Operation("deblur", run, "{target} deblurred", params=params)
+
+
+def ai_operation(*, strength: float = 50.0, model: str | None = None) -> Operation:
+    """An Operation calling :func:`core.ai.ai_deblur`: the learned blind deblur pass (32-bit
+    files are linear light). The model is loaded (and its sha256 checked) here, before any
+    layer is touched."""
+    from core.ai import ai_deblur, default_model_name, load_restorer, model_info
+
+    if not (0 <= strength <= 100):
+        msg = f"strength must be in 0..100, got {strength}"
+        raise ValueError(msg)
+    restorer = load_restorer(model)
+
+    def run(pixels: np.ndarray, *, linear: bool, progress: ProgressCallback | None = None):
+        return ai_deblur(pixels, model=restorer, strength=strength, linear_input=linear,
+                         progress=progress)
+
+    params: dict[str, Any] = dict(strength=strength, model=model or "default")
+    if model is None:
+        info = model_info(default_model_name())
+        params.update(model_name=info.name, model_sha256=info.sha256)
+    return Operation("ai", run, "{target} deblurred (AI)", params=params)
 
 
 def recipe_operation(recipe: Any) -> Operation:

@@ -30,7 +30,10 @@ def _configure(p: argparse.ArgumentParser) -> None:
     sel.add_argument("--list", action="store_true", help="list the layers and exit")
     ops = p.add_argument_group("operation")
     ops.add_argument("--mode", choices=("sharpen", "deblur", "ai"), default="sharpen",
-                     help="engine pass (default sharpen; ai is not available yet)")
+                     help="engine pass: sharpen (default), deblur (a given blur model) or ai "
+                     "(the learned blind deblur; see 'clearshot models')")
+    ops.add_argument("--model", metavar="NAME|FILE.onnx",
+                     help="with --mode ai: a shipped model name or your own ONNX file")
     ops.add_argument("--recipe", metavar="NAME|FILE",
                      help="a recipe (preset name or .toml file; see 'clearshot recipes'): its "
                      "layers go above the target with their masks (--replace-pixels: the "
@@ -86,9 +89,16 @@ def _operation(args):
             raise ValueError(msg)
         recipe = resolve_recipe(args.recipe)
         return recipe_operation(recipe) if args.replace else recipe
-    if args.mode == "ai":
-        msg = "--mode ai: the AI pass is not available yet; use --mode sharpen or --mode deblur"
+    if args.model is not None and args.mode != "ai":
+        msg = "--model selects a learned model and needs --mode ai"
         raise ValueError(msg)
+    if args.mode == "ai":
+        if _psf_from_args(args) is not None:
+            msg = "--mode ai is blind: drop --motion/--defocus/--gaussian/--psf"
+            raise ValueError(msg)
+        from .api import ai_operation
+
+        return ai_operation(strength=args.strength, model=args.model)
     if args.mode == "deblur":
         psf = _psf_from_args(args)
         if psf is None:

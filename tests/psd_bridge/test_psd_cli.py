@@ -62,8 +62,35 @@ def test_deblur_mode(tmp_path):
     assert out.exists()
 
 
+def test_ai_mode_adds_a_deblurred_layer(tmp_path):
+    import cv2
+
+    from core.psf import gaussian_psf
+    from psd_bridge.api import open_document
+
+    sharp = noise(64, 64, 3, 8, seed=5)
+    sharp = cv2.resize(cv2.resize(sharp, (16, 16), interpolation=cv2.INTER_AREA), (64, 64),
+                       interpolation=cv2.INTER_CUBIC)  # smooth shapes, not pixel noise
+    blurred = cv2.filter2D(sharp, -1, gaussian_psf(1.5), borderType=cv2.BORDER_REFLECT)
+    src = put(tmp_path, make_psd([L("Photo", blurred)], width=64, height=64))
+    out = tmp_path / "o.psd"
+    assert main(["psd", str(src), "-o", str(out), "--layer", "Photo", "--mode", "ai", "-q"]) == 0
+    with open_document(out) as doc:
+        names = [ref.name for ref in doc.layers]
+        assert "Photo deblurred (AI)" in names
+        new = doc.read_pixels(doc.find("Photo deblurred (AI)"))
+    assert new.shape[:2] == (64, 64)
+    assert np.abs(new[..., :3].astype(int) - blurred.astype(int)).max() > 0  # it did something
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    assert main(["psd", str(src), "-o", str(tmp_path / "b.psd"), "--layer", "Photo",
+                 "--mode", "ai", "--model", str(bad), "-q"]) == 2
+    assert not (tmp_path / "b.psd").exists()
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    (["--mode", "ai"], "not available yet"),
+    (["--mode", "ai", "--gaussian", "1"], "--mode ai is blind"),
+    (["--model", "clearnet-s"], "needs --mode ai"),
     (["--recipe", "portrat"], "neither a built-in preset"),
     (["--mode", "deblur"], "needs a blur model"),
     (["--layer", "Text"], "cannot be processed: it is an empty layer"),
