@@ -224,6 +224,15 @@ def apply(
                 clip=clip,
                 progress=progress,
             )
+    elif op == "ai":  # the learned blind pass (Deblur's AI mode)
+        from core.ai import ai_deblur
+
+        out = ai_deblur(
+            pixels,
+            strength=request["strength"],
+            linear_input=request["linear_input"],
+            progress=progress,
+        )
     elif op == "recipe":  # a recipe, flattened (Deblur's old-photo mode, Hybrid's preview)
         stack = _run(request, pixels, progress=progress, info=info)
         out = stack.flatten()
@@ -240,7 +249,7 @@ def apply(
             progress=progress,
         )
     else:
-        msg = f"unknown operation {op!r}; expected deblur, unsharp or recipe"
+        msg = f"unknown operation {op!r}; expected deblur, ai, unsharp or recipe"
         raise ValueError(msg)
     if crop is not None:
         y, x, h, w = crop

@@ -72,6 +72,7 @@ DEBLUR_ARGS: tuple[Arg, ...] = (
             ("auto", "Auto (analyse the blur)"),
             ("shake", "Shake (estimate the kernel)"),
             ("old-photo", "Old photo (recipe: clarity, grain softened)"),
+            ("ai", "AI (learned model, blind)"),
         ),
     ),
     Arg("strength", "double", "S_trength (0-100)", "0 = unchanged, 50 = tuned, 100 = strongest",
@@ -175,7 +176,9 @@ def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> di
     read hold values above 1 (HDR content, which is kept).
 
     Without a PSF file, ``auto`` and ``shake`` ask the engine to analyse the pixels first
-    (PSF kind "analyse": ``core.diagnose`` with mode "auto" or "shake").
+    (PSF kind "analyse": ``core.diagnose`` with mode "auto" or "shake"); ``ai`` runs the
+    learned pass (``core.ai.ai_deblur``, an ``op`` "ai" request read gamma-encoded, the values
+    the network was trained on).
 
     Raises
     ------
@@ -202,6 +205,14 @@ def deblur_request(values: Mapping[str, Any], *, float_data: bool = False) -> di
         psf = {"kind": "gaussian", "sigma_px": _number(values, _DEBLUR["sigma-px"])}
     elif mode in ANALYSIS_MODES:
         psf = {"kind": "analyse", "mode": mode}
+    elif mode == "ai":
+        return {
+            "op": "ai",
+            "strength": _number(values, _DEBLUR["strength"]),
+            "linear_input": False,
+            "read": "encoded",
+            "clip": "auto" if float_data else True,
+        }
     else:
         return _recipe_request(RECIPE_MODES[mode], "recipe", float_data)
     return {
@@ -281,6 +292,8 @@ def context_margin_px(request: Mapping[str, Any]) -> int:
         return 2 * math.ceil(3 * float(request["radius_px"])) + 2
     if request["op"] == "recipe":  # first pass (up to 35 px kernels), clarity's 25 px radius
         return 32 + 3 * 64
+    if request["op"] == "ai":  # the shipped network sees +-64 px around each pixel
+        return 32 + 64
     psf = request["psf"]
     extent = {
         "motion": lambda: psf["length_px"],

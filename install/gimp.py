@@ -133,6 +133,10 @@ def _payload(source: Path) -> list[tuple[Path, str]]:
         files.append((typed, "core/py.typed"))
     for f in sorted((source / "core" / "presets").glob("*.toml")):  # the built-in recipes
         files.append((f, f"core/presets/{f.name}"))
+    # the AI pass: its code, and the shipped model with its registry (sha256 checked at load)
+    for pattern in ("ai/*.py", "ai/models/*.py", "ai/models/*.onnx", "ai/models/*.json"):
+        for f in sorted((source / "core").glob(pattern)):
+            files.append((f, f"core/{f.relative_to(source / 'core').as_posix()}"))
     return files
 
 
@@ -258,7 +262,8 @@ def verify(dest: Path, *, python: str | None = None, say: Say = print) -> None:
     if os.name != "nt" and not os.access(entry, os.X_OK):
         msg = f"{entry} is not executable; GIMP would ignore it"
         raise RuntimeError(msg)
-    for f in [entry, *dest.glob("gimp_plugin/*.py"), *dest.glob("core/*.py")]:
+    for f in [entry, *dest.glob("gimp_plugin/*.py"), *dest.glob("core/*.py"),
+              *dest.glob("core/ai/*.py")]:
         compile(f.read_text(encoding="utf-8"), str(f), "exec")
     json.loads((dest / "engine.json").read_text(encoding="utf-8"))
     if python is None:

@@ -199,6 +199,10 @@ def job() -> dict:
                 "kind": "simple", "file": "motion8.png", "proc": "python-fu-clearshot-deblur",
                 "select": ["rect", 30, 24, 96, 70, 0], "dump": ["R'G'B' u8", "uint8"],
                 "args": {"mode": "old-photo"}},
+            "ai_rgb16_focus": {
+                "kind": "simple", "file": "focus16.png", "proc": "python-fu-clearshot-deblur",
+                "select": ["rect", 24, 20, 100, 76, 0], "dump": ["R'G'B' u16", "uint16"],
+                "args": {"mode": "ai", "strength": 50.0}},
         },
         "hybrid": {"file": "motion8.png", "select": ["rect", 30, 24, 96, 70, 8.0],
                    "args": {"recipe": "motion", "mask": "selection"}},

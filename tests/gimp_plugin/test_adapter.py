@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.psf import motion_psf
+from core.psf import gaussian_psf, motion_psf
 from gimp_plugin import engine, errors, npyio, params
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def test_pdb_names_are_the_interface():
     deblur = {a.name for a in params.DEBLUR_ARGS}
     assert {"mode", "strength", "psf-file", "length-px", "angle-deg", "radius-px"} <= deblur
     modes = [c[0] for c in params.DEBLUR_ARGS[0].choices]
-    assert {"auto", "motion", "shake", "focus", "old-photo"} <= set(modes)
+    assert {"auto", "motion", "shake", "focus", "old-photo", "ai"} <= set(modes)
     usm = {a.name for a in params.UNSHARP_ARGS}
     assert {"amount", "radius", "threshold", "halo-limit", "luminance-only"} <= usm
 
@@ -345,6 +345,26 @@ def test_auto_mode_analyses_then_deblurs_the_selection():
     assert len(analysis) >= 2
     assert seen[-1][0] == pytest.approx(1.0)
     assert all(b >= a - 1e-9 for (a, _), (b, _) in zip(seen, seen[1:], strict=False))
+
+
+def test_ai_mode_runs_the_learned_pass_on_encoded_values():
+    from core.color import linear_to_srgb
+    from gimp_plugin import ops
+
+    request = params.deblur_request({"mode": "ai", "strength": 50.0})
+    assert request["op"] == "ai"
+    assert request["read"] == "encoded"  # the host reads R'G'B' values for it
+    blurred, sharp = _scene_linear(gaussian_psf(1.2))
+    blurred, sharp = linear_to_srgb(blurred), linear_to_srgb(sharp)
+    crop = (20, 24, 120, 150)
+    seen = []
+    out = ops.apply(request, blurred, crop=crop, progress=lambda f, s: seen.append(f) or True)
+    y, x, h, w = crop
+    assert out.shape == (h, w, 3)
+    before = _psnr(blurred[y : y + h, x : x + w], sharp[y : y + h, x : x + w])
+    after = _psnr(out, sharp[y : y + h, x : x + w])
+    assert after > before + 0.3, (before, after)
+    assert seen[-1] == pytest.approx(1.0)
 
 
 def test_auto_mode_leaves_a_sharp_photo_unchanged_and_says_so():
