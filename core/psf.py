@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "path_psf",
     "gaussian_psf",
     "defocus_psf",
     "motion_psf",
@@ -161,6 +162,36 @@ def motion_psf(length_px: float, angle_deg: float) -> np.ndarray:
         for dx, wx in ((0, 1 - fx), (1, fx)):
             np.add.at(k, (y0 + dy, x0 + dx), wy * wx)
     return _finish(k, trim=1e-3)
+
+
+def path_psf(path: np.ndarray, extent_px: float) -> np.ndarray:
+    """A blur kernel drawn by a camera path (camera shake, a curved motion).
+
+    ``path`` holds the positions as complex numbers ``x + 1j * y`` (y up), equally spaced in
+    time, in any unit: the path is centred on its bounding box and scaled so that it spans
+    ``extent_px`` pixels, then splatted bilinearly (slow parts get brighter) into an odd
+    square kernel, normalised and centred by :func:`normalize_psf`.
+    """
+    pos = np.asarray(path, complex).ravel().copy()
+    if pos.size < 2 or not np.isfinite(pos).all():
+        msg = "path must hold at least 2 finite complex positions x + 1j*y"
+        raise ValueError(msg)
+    if not (np.isfinite(extent_px) and extent_px >= 1):
+        msg = f"extent_px must be a number >= 1, got {extent_px}"
+        raise ValueError(msg)
+    pos -= (pos.real.min() + pos.real.max()) / 2 + 1j * (pos.imag.min() + pos.imag.max()) / 2
+    span = max(np.ptp(pos.real), np.ptp(pos.imag), 1e-6)
+    pos *= (extent_px - 1) / span
+    size = (int(math.ceil(extent_px)) + 4) | 1
+    c = (size - 1) / 2
+    k = np.zeros((size, size))
+    ys, xs = c - pos.imag, c + pos.real
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    fy, fx = ys - y0, xs - x0
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            np.add.at(k, (np.clip(y0 + dy, 0, size - 1), np.clip(x0 + dx, 0, size - 1)), wy * wx)
+    return normalize_psf(k)
 
 
 def _check_side(side: int, what: str, value: float) -> None:

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from core.color import linear_to_srgb, srgb_to_linear
-from core.psf import defocus_psf, motion_psf, normalize_psf
+from core.psf import defocus_psf, motion_psf, normalize_psf, path_psf
 
 MAX_KERNEL_PX = 25  # the largest kernel side generated (extent up to ~21 px)
 HELD_OUT_KODAK = ("kodim23.png", "kodim24.png")  # monitoring only, never trained on
@@ -118,19 +118,7 @@ def shake_kernel(rng: np.random.Generator, extent_px: float) -> np.ndarray:
         speed = 1.0 + 0.5 * math.sin(t / steps * rng.uniform(1, 6) + rng.uniform(0, 6.28))
         pos[t] = pos[t - 1] + v * max(speed, 0.2)
     pos = pos[: max(10, int(steps * rng.uniform(0.5, 1.0)))]
-    pos -= (pos.real.min() + pos.real.max()) / 2 + 1j * (pos.imag.min() + pos.imag.max()) / 2
-    span = max(np.ptp(pos.real), np.ptp(pos.imag), 1e-6)
-    pos *= (extent_px - 1) / span
-    size = (int(math.ceil(extent_px)) + 4) | 1
-    c = (size - 1) / 2
-    k = np.zeros((size, size))
-    ys, xs = c - pos.imag, c + pos.real
-    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
-    fy, fx = ys - y0, xs - x0
-    for dy, wy in ((0, 1 - fy), (1, fy)):
-        for dx, wx in ((0, 1 - fx), (1, fx)):
-            np.add.at(k, (np.clip(y0 + dy, 0, size - 1), np.clip(x0 + dx, 0, size - 1)), wy * wx)
-    return normalize_psf(k)
+    return path_psf(pos, extent_px)
 
 
 def aniso_gaussian(sx: float, sy: float, theta_deg: float) -> np.ndarray:

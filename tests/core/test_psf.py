@@ -91,3 +91,19 @@ def test_bad_kernels_get_clear_errors(bad, match):
 def test_bad_parameters_are_refused(call):
     with pytest.raises(ValueError, match="must"):
         call()
+
+
+def test_path_psf_draws_the_path_it_is_given():
+    from core.psf import path_psf
+
+    straight = path_psf(np.linspace(0, 1, 200) * np.exp(1j * np.deg2rad(30)), 15)
+    assert abs(float(straight.sum()) - 1) < 1e-6
+    ys, xs = np.nonzero(straight > 0.2 * straight.max())
+    assert np.ptp(xs) >= 10 and np.ptp(ys) >= 5  # a streak about 15 px long at 30 deg
+    assert np.corrcoef(xs, -ys)[0, 1] > 0.95  # rising to the right (y up)
+    arc = path_psf(np.exp(1j * np.linspace(0, np.pi, 300)), 21)
+    assert arc[arc.shape[0] // 2, arc.shape[1] // 2] < 0.2 * arc.max()  # hollow: a curve
+    with pytest.raises(ValueError, match="at least 2 finite"):
+        path_psf(np.array([1 + 1j]), 9)
+    with pytest.raises(ValueError, match="extent_px"):
+        path_psf(np.array([0, 1j]), 0.5)
