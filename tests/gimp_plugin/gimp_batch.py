@@ -3,6 +3,7 @@ integration test in one GIMP start. Reads job.json, writes results.json and .npy
 for the host to check. Not collected by pytest (no test_ prefix); it needs GIMP's ``gi``.
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -264,11 +265,34 @@ def two_layers():
     return info
 
 
+@contextlib.contextmanager
+def _engine_json(conf_path):
+    """Yield ``use(**changes)``, which writes the installed engine.json with ``changes``
+    applied; the file as installed is put back afterwards, whatever happened."""
+    with open(conf_path) as f:
+        original = f.read()
+
+    def use(**changes):
+        conf = json.loads(original)
+        conf.update(changes)
+        with open(conf_path, "w") as f:
+            json.dump(conf, f)
+
+    try:
+        yield use
+    finally:
+        with open(conf_path, "w") as f:
+            f.write(original)
+
+
+def _mode(mode, python):
+    """engine.json changes that run the engine ``mode`` (the worker with ``python``)."""
+    return {"mode": mode, "python": python} if mode == "worker" else {"mode": mode}
+
+
 @scenario("worker")
 def worker():
     spec = JOB["worker"]
-    conf_path = spec["engine_json"]
-    original = open(conf_path).read()
     results = {}
     # a private runtime GIMP's Python cannot import from (as on Windows/macOS): a wrapper
     # interpreter that alone sees the wheel folder
@@ -278,15 +302,11 @@ def worker():
                 f"exec {spec['python']} \"$@\"\n")
     os.chmod(wrapper, 0o755)
     for mode in ("in-process", "worker", "fallback"):
-        conf = json.loads(original)
-        conf["mode"] = mode
-        if mode == "worker":
-            conf["python"] = spec["python"]
-        elif mode == "fallback":  # GIMP's Python has no OpenCV: auto must pick the worker
-            conf.update(mode="auto", python=wrapper, site=[])
-        with open(conf_path, "w") as f:
-            json.dump(conf, f)
-        try:
+        with _engine_json(spec["engine_json"]) as use:
+            if mode == "fallback":  # GIMP's Python has no OpenCV: auto must pick the worker
+                use(mode="auto", python=wrapper, site=[])
+            else:
+                use(**_mode(mode, spec["python"]))
             image = load(spec["file"])
             layer = image.get_layers()[0]
             x, y, w, h = spec["select"]
@@ -299,20 +319,8 @@ def worker():
             results[mode] = call("python-fu-clearshot-deblur", image, [layer], **spec["args"])
             dump(layer, "R'G'B' u8", np.uint8, f"worker-{mode}")
             image.delete()
-        finally:
-            with open(conf_path, "w") as f:
-                f.write(original)
     results["fallback-log"] = _log_tail(3)
     return results
-
-
-def _engine_mode(conf_path, original, mode, python):
-    conf = json.loads(original)
-    conf["mode"] = mode
-    if mode == "worker":
-        conf["python"] = python
-    with open(conf_path, "w") as f:
-        json.dump(conf, f)
 
 
 def _procs(word, parent=None):
@@ -347,12 +355,10 @@ def cancel():
     """The test hook makes the progress answer 'cancelled' after N reports (see
     gimp_plugin/progress.py): CANCEL, pixels as they were, no worker left, no temp folder."""
     spec = JOB["cancel"]
-    conf_path = spec["engine_json"]
-    original = open(conf_path).read()
     out = {}
-    try:
+    with _engine_json(spec["engine_json"]) as use:
         for mode in ("in-process", "worker"):
-            _engine_mode(conf_path, original, mode, spec["python"])
+            use(**_mode(mode, spec["python"]))
             image = load(spec["file"])
             layer = image.get_layers()[0]
             x, y, w, h = spec["select"]
@@ -373,9 +379,6 @@ def cancel():
             info["again"] = again["status"]
             out[mode] = info
             image.delete()
-    finally:
-        with open(conf_path, "w") as f:
-            f.write(original)
     return out
 
 
@@ -385,13 +388,11 @@ def killed():
     (SIGKILL). Emulated here on a run big enough to be caught half-way: the pixels stay as they
     were, the worker ends too and its exchange folder is deleted."""
     spec = JOB["killed"]
-    conf_path = spec["engine_json"]
-    original = open(conf_path).read()
     gimp_pid = os.getppid()
     out = {}
-    try:
+    with _engine_json(spec["engine_json"]) as use:
         for mode in ("in-process", "worker"):
-            _engine_mode(conf_path, original, mode, spec["python"])
+            use(**_mode(mode, spec["python"]))
             image = load(spec["file"])
             image.scale(*spec["size"])
             layer = image.get_layers()[0]
@@ -425,9 +426,6 @@ def killed():
             info["temp_left"] = sorted(set(glob.glob("/tmp/clearshot-*")) - temps)
             out[mode] = info
             image.delete()
-    finally:
-        with open(conf_path, "w") as f:
-            f.write(original)
     return out
 
 

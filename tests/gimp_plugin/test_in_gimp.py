@@ -58,7 +58,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * np.log10(1.0 / max(mse, 1e-12))
 
 
-def _check_deblur(gimp, name, scale, ref, to_srgb=None):
+def _check_deblur(gimp, name, scale, ref, to_srgb=None, min_gain_db=MIN_GAIN_DB):
     info = _scenario(gimp, name)
     assert info["status"] == "success", info["message"]
     before = _load(gimp, f"{name}-before")
@@ -78,7 +78,7 @@ def _check_deblur(gimp, name, scale, ref, to_srgb=None):
         b, a = b[..., 0], a[..., 0]
     p0, p1 = psnr(b[inside], ref[inside]), psnr(a[inside], ref[inside])
     print(f"{name}: PSNR inside {p0:.2f} -> {p1:.2f} dB ({info['precision']})")
-    assert p1 >= p0 + MIN_GAIN_DB
+    assert p1 >= p0 + min_gain_db
     return p0, p1
 
 
@@ -278,19 +278,8 @@ def test_old_photo_mode_runs_the_recipe_inside_the_selection(gimp):
 
 
 def test_ai_mode_runs_the_learned_pass_inside_the_selection(gimp):
-    # the shipped model is modest (see docs/ai.md): it must help, not by a fixed margin
-    info = _scenario(gimp, "ai_rgb16_focus")
-    assert info["status"] == "success", info["message"]
-    before, after = _load(gimp, "ai_rgb16_focus-before"), _load(gimp, "ai_rgb16_focus-after")
-    mask = _load(gimp, "ai_rgb16_focus-mask")
-    changed = (before != after).any(-1)
-    assert not changed[mask <= 0].any(), "pixels outside the selection changed"
-    ref = gimp["refs"]["sharp"]
-    inside = mask >= 1
-    b, a = before[inside] / 65535.0, after[inside] / 65535.0
-    p0, p1 = psnr(b, ref[inside]), psnr(a, ref[inside])
-    print(f"ai: PSNR inside {p0:.2f} -> {p1:.2f} dB")
-    assert p1 > p0 + 0.2
+    # the shipped model is modest (see docs/ai.md): it must help, by less than the others
+    _check_deblur(gimp, "ai_rgb16_focus", 65535.0, gimp["refs"]["sharp"], min_gain_db=0.2)
 
 
 def test_hybrid_builds_a_layer_group_and_keeps_outside_the_selection(gimp):
