@@ -445,8 +445,8 @@ def with_mask(recipe: Recipe, mask: str, *, ops: tuple[str, ...] = ("sharpen",))
     Grow, feather and inversion of those steps are kept; other steps are unchanged.
 
     >>> r = with_mask(load_preset("portrait"), "black")
-    >>> [s["mask"] for s in r.steps]
-    ['none', 'black']
+    >>> [(s.op, s["mask"]) for s in r.steps]
+    [('deblur', 'none'), ('soften', 'faces'), ('sharpen', 'black')]
     """
     parse_mask_spec(mask)
     steps = tuple(

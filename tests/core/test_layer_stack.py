@@ -315,3 +315,37 @@ def test_presets_on_gray_and_alpha_images_keep_alpha(channels, name):
         np.testing.assert_array_equal(out[..., -1], img[..., -1])
         for layer in stack.layers:
             np.testing.assert_array_equal(layer.pixels[..., -1], img[..., -1])
+
+
+def test_portrait_preset_on_a_face_is_the_steps_applied_in_turn(shared_deblur):
+    """Deblur, smooth the faces, sharpen faces and eyes: flatten() == direct application."""
+    from core.io import read_image
+    from core.masks import eye_mask, face_mask, union
+
+    sharp = read_image(shared_deblur / "sharp" / "kodak24" / "kodim04.png").pixels[180:600, 60:500]
+    from conftest import blur_valid
+
+    blurred, _ = blur_valid(sharp.astype(np.float32) / 255, gaussian_psf(1.2))
+    img = from_float32(blurred, np.uint8)
+    stack = run_recipe(img, load_preset("portrait"))
+    assert [layer.name for layer in stack.layers] == [
+        "Background",
+        "Deblurred",
+        "Smoothed (faces)",
+        "Sharpened (faces and eyes)",
+    ]
+    d = diagnose(img)
+    x1 = img.copy() if d.kind == "sharp" else deblur(img, d.psf, method="sparse", strength=50)
+    m2 = feather(face_mask(x1).mask, 6)
+    assert m2.max() == 1  # a face was found
+    x2 = apply_through_mask(x1, soften(x1, 0.5), m2 * np.float32(0.5), linear=True)
+    s = unsharp_mask(x2, 120, 1.5, 5, halo_limit=0.0, luminance_only=True, space="linear")
+    m3 = feather(union(face_mask(x2).mask, eye_mask(x2).mask), 6)
+    x3 = apply_through_mask(x2, s, m3 * np.float32(0.15), linear=True)
+    out = stack.flatten()
+    np.testing.assert_array_equal(out, x3)
+    np.testing.assert_array_equal(stack.layers[2].mask, m2)
+    np.testing.assert_array_equal(stack.layers[3].mask, m3)
+    outside = (m2 == 0) & (m3 == 0)
+    assert outside.any()
+    np.testing.assert_array_equal(out[outside], x1[outside])

@@ -54,15 +54,25 @@ def test_presets_exist_and_default_to_the_ai_first_pass():
 
 
 def test_portrait_preset_is_the_photographers_recipe():
+    """First pass, the faces smoothed a little, then the photographers' 120 / 1.5 / 5."""
     r = load_preset("portrait")
-    sharpen = r.steps[1]
-    assert sharpen.op == "sharpen"
+    assert [s.op for s in r.steps] == ["deblur", "soften", "sharpen"]
+    smooth, sharpen = r.steps[1], r.steps[2]
+    # benchmarks/portrait.py: the first pass leaves noise and ringing on the faces
+    assert (smooth.layer_name, smooth["mask"], smooth["invert_mask"]) == (
+        "Smoothed (faces)",
+        "faces",
+        False,
+    )
+    assert (smooth["sigma_px"], smooth["opacity_pct"]) == (0.5, 50.0)
+    assert sharpen.layer_name == "Sharpened (faces and eyes)"
     assert (sharpen["amount_pct"], sharpen["radius_px"], sharpen["threshold_levels"]) == (
         120.0,
         1.5,
         5.0,
     )
     assert set(parse_mask_spec(sharpen["mask"])) == {"faces", "eyes"}
+    assert sharpen["opacity_pct"] == 15.0
 
 
 def test_old_photo_preset_softens_the_background_half_a_pixel():

@@ -131,15 +131,24 @@ def test_cli_recipe_new_layers_and_replace(tmp_path, capsys):
     assert main(["psd", str(src), "-o", str(out), "--layer", "Photo", "--recipe", "portrait"]) == 0
     text = capsys.readouterr().out
     assert "new layer 'Photo deblurred'" in text
+    assert "new layer 'Photo smoothed (faces)'" in text
     assert "new layer 'Photo sharpened (faces and eyes)'" in text
     names = [r.name for r in split(out.read_bytes()).records]
-    assert names[2:] == [b"Photo deblurred", b"Photo sharpened (faces and eyes)"]
+    assert names[2:] == [
+        b"Photo deblurred",
+        b"Photo smoothed (faces)",
+        b"Photo sharpened (faces and eyes)",
+    ]
     assert "recipe provenance: stored in the XMP metadata" in text
     from psd_bridge.xmp import read_provenance
 
     (run,) = read_provenance(split(out.read_bytes()).resources[1060][0])
     assert run["recipe"]["name"] == "portrait"
-    assert run["new_layers"] == ["Photo deblurred", "Photo sharpened (faces and eyes)"]
+    assert run["new_layers"] == [
+        "Photo deblurred",
+        "Photo smoothed (faces)",
+        "Photo sharpened (faces and eyes)",
+    ]
     rc = main(
         [
             "psd",
