@@ -125,7 +125,8 @@ SPECS = {
         "Deblur, then sharpen through a mask, as layers in a new layer group",
         "Runs a recipe (portrait, old-photo, motion, focus, landscape or a .toml file) on the "
         "selected layer and adds its layers in a new layer group above it: the first pass "
-        "(AI deblur when installed, else the classical Auto pass), the sharpened layer with "
+        "(AI deblur when installed, else the classical Auto pass), for portraits the faces "
+        "smoothed a little (the noise the first pass leaves), the sharpened layer with "
         "its layer mask (as the recipe says, black to paint in yourself, faces and eyes, the "
         "in-focus subject, or the selection) and, for old photos, the softened background. "
         "The layer itself is not changed; every layer is limited to the selection. One undo "

@@ -120,12 +120,12 @@ def test_hybrid_gives_layers_masks_and_keeps_outside_the_selection(mode):
     arrays = engine.run_hybrid(request, img.tobytes(), img.shape, cfg,
                                selection=(sel.tobytes(), sel.shape), info=info)
     names = [layer["name"] for layer in info["layers"]]
-    assert names == ["Deblurred", "Sharpened (faces and eyes)"]
-    assert info["layers"][1]["opacity_pct"] == 35.0
+    assert names == ["Deblurred", "Smoothed (faces)", "Sharpened (faces and eyes)"]
+    assert [layer["opacity_pct"] for layer in info["layers"]] == [100.0, 50.0, 15.0]
     assert all(layer["has_mask"] for layer in info["layers"])  # limited to the selection
     assert "arrays" not in info
     assert info["provenance"]["recipe"]["name"] == "portrait"
-    assert set(arrays) == {"layer0", "mask0", "layer1", "mask1"}
+    assert set(arrays) == {f"{kind}{i}" for kind in ("layer", "mask") for i in range(3)}
     layers = [Layer("Background", "base", img)]
     for i, meta in enumerate(info["layers"]):
         data, shape = arrays[f"layer{i}"]
