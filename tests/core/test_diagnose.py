@@ -210,3 +210,18 @@ def test_focus_map_separates_sharp_and_blurred_halves(tmp_path):
     written = read_image(out).pixels
     assert written.dtype == np.uint8
     assert written[:, :130].mean() > written[:, 190:].mean() + 100
+
+
+def test_blind_estimate_on_a_noisy_photo_keeps_the_kernel_size_and_shape():
+    # 1 % noise: the estimator stops one pyramid level short of full resolution and scales the
+    # kernel up; it must still come back at the requested size, normalised and the right shape
+    truth = motion_psf(13, 60)
+    img = _blurred(truth, seed=4, noise=0.01)
+    gray = srgb_to_linear(img.astype(np.float32) / 255) @ np.array(
+        [0.2126, 0.7152, 0.0722], np.float32
+    )
+    k = estimate_psf(gray, 25)
+    assert k.shape == (25, 25)
+    assert abs(float(k.sum()) - 1) < 1e-4
+    assert (k >= 0).all()
+    assert _similarity(k, truth) > 0.8
