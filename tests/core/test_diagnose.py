@@ -17,6 +17,7 @@ from core.diagnose import (
     diagnose,
     edge_widths_px,
     fit_parametric,
+    kernel_spectrum_consistency,
     spectral_anisotropy,
     streak_bend,
 )
@@ -252,3 +253,28 @@ def test_a_streak_along_the_dominant_edges_is_not_called_motion(shared_deblur, p
         return 10 * np.log10(255**2 / np.mean((x.astype(float) - sharp.astype(float)) ** 2))
 
     assert psnr(out) > psnr(blurred) + 2
+
+
+def test_kernel_spectrum_consistency_tells_the_photos_blur_from_a_wrong_one():
+    truth = motion_psf(15, 30)
+    img = _blurred(truth, seed=5, size=384)
+    gray = srgb_to_linear(img.astype(np.float32) / 255) @ np.array(
+        [0.2126, 0.7152, 0.0722], np.float32
+    )
+    right = kernel_spectrum_consistency(gray, truth)
+    wrong = kernel_spectrum_consistency(gray, motion_psf(15, 120))  # zeros across the real ones
+    assert right is not None
+    assert wrong is not None
+    assert right < -0.5
+    assert wrong > -0.1
+
+
+def test_a_kernel_the_photo_contradicts_is_not_used_to_restore_it(shared_deblur):
+    # a dark, noisy phone photo (Lai et al. 2016 "face"): the blind estimate is a speckle
+    # cloud whose zeros the photo does not show; deconvolving with it striped the whole image
+    path = shared_deblur / "lai16" / "real_blurry" / "face.jpg"
+    d = diagnose(read_image(path).pixels)
+    assert d.kind == "defocus"
+    assert "not used" in d.explanation
+    assert d.confidence <= 0.25
+    assert d.evidence["kernel_consistency"] > -0.1
