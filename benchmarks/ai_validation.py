@@ -39,6 +39,7 @@ from _kernels import shake_trajectory  # noqa: E402
 from core.ai import ai_deblur  # noqa: E402
 from core.color import linear_to_srgb, srgb_to_linear  # noqa: E402
 from core.compare import psnr_db  # noqa: E402
+from core.crosscheck import cross_check  # noqa: E402
 from core.deblur import deblur  # noqa: E402
 from core.diagnose import diagnose  # noqa: E402
 from core.psf import defocus_psf, motion_psf  # noqa: E402
@@ -61,15 +62,17 @@ def make_kernel(family: str, rng: np.random.Generator) -> np.ndarray:
     return defocus_psf(rng.uniform(1.5, 4.5))
 
 
-def degrade(sharp8: np.ndarray, k: np.ndarray, rng: np.random.Generator
-            ) -> tuple[np.ndarray, np.ndarray]:
+def degrade(
+    sharp8: np.ndarray, k: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(blurred uint8, ground truth uint8), valid region only, 1 % noise in linear light."""
     lin = srgb_to_linear(sharp8.astype(np.float32) / 255)
-    full = cv2.filter2D(lin, -1, k[::-1, ::-1].astype(np.float32).copy(),
-                        borderType=cv2.BORDER_REFLECT)
+    full = cv2.filter2D(
+        lin, -1, k[::-1, ::-1].astype(np.float32).copy(), borderType=cv2.BORDER_REFLECT
+    )
     oy, ox = k.shape[0] // 2, k.shape[1] // 2
-    blurred = full[oy:-oy or None, ox:-ox or None]
-    gt = sharp8[oy:-oy or None, ox:-ox or None]
+    blurred = full[oy : -oy or None, ox : -ox or None]
+    gt = sharp8[oy : -oy or None, ox : -ox or None]
     blurred = blurred + rng.normal(0, 0.01, blurred.shape).astype(np.float32)
     b8 = np.rint(np.clip(linear_to_srgb(np.clip(blurred, 0, 1)), 0, 1) * 255).astype(np.uint8)
     return b8, np.ascontiguousarray(gt)
@@ -81,10 +84,15 @@ def score(x: np.ndarray, gt: np.ndarray) -> float:
 
 
 def classical(b8: np.ndarray) -> dict[str, np.ndarray]:
+    """The classical blind pipeline (sparse, wiener) and "auto": what Auto mode ships, the
+    sparse result unless the cross-check against the AI pass rejects it (core.crosscheck)."""
     d = diagnose(b8)
     if d.kind == "sharp" or d.psf is None:
-        return {"sparse": b8, "wiener": b8}
-    return {m: deblur(b8, d.psf, method=m) for m in ("sparse", "wiener")}
+        return {"sparse": b8, "wiener": b8, "auto": b8}
+    out = {m: deblur(b8, d.psf, method=m) for m in ("sparse", "wiener")}
+    check = cross_check(b8, d)
+    out["auto"] = ai_deblur(b8) if check is not None and check.use_ai else out["sparse"]
+    return out
 
 
 def run_validation(args: argparse.Namespace) -> dict:
@@ -100,8 +108,13 @@ def run_validation(args: argparse.Namespace) -> dict:
                 rng = np.random.default_rng([args.seed, SETS.index(name), hash_name(f.name), fi])
                 k = make_kernel(fam, rng)
                 b8, gt = degrade(sharp, k, rng)
-                row = {"set": name, "image": f.name, "family": fam, "kernel_px": k.shape[0],
-                       "blurred": score(b8, gt)}
+                row = {
+                    "set": name,
+                    "image": f.name,
+                    "family": fam,
+                    "kernel_px": k.shape[0],
+                    "blurred": score(b8, gt),
+                }
                 t = time.perf_counter()
                 if args.ai:
                     row["ai"] = score(ai_deblur(b8), gt)
@@ -115,8 +128,7 @@ def run_validation(args: argparse.Namespace) -> dict:
                     for m, out in classical(b8).items():
                         row[m] = score(out, gt)
                     row["classical_s"] = time.perf_counter() - t
-                    cache[key] = {k: row[k] for k in ("blurred", "sparse", "wiener",
-                                                      "classical_s")}
+                    cache[key] = {k: row[k] for k in ("blurred", "sparse", "wiener", "classical_s")}
                     if args.classical_cache:
                         args.classical_cache.parent.mkdir(parents=True, exist_ok=True)
                         args.classical_cache.write_text(json.dumps(cache, indent=1))
@@ -130,7 +142,7 @@ def hash_name(text: str) -> int:
 
 
 def summarise(rows: list[dict]) -> str:
-    cols = [c for c in ("blurred", "sparse", "wiener", "ai") if all(c in r for r in rows)]
+    cols = [c for c in ("blurred", "sparse", "wiener", "auto", "ai") if all(c in r for r in rows)]
     lines = ["| subset | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     groups = [("all", rows)]
     groups += [(s, [r for r in rows if r["set"] == s]) for s in SETS]
@@ -191,8 +203,13 @@ def run_memory(mp: float) -> dict:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     before, peak, secs, *shape = out.stdout.split(maxsplit=3)
-    res = {"megapixels": mp, "peak_rss_gb": int(peak) / 1024**2,
-           "rss_before_run_gb": int(before) / 1024**2, "seconds": float(secs), "shape": shape}
+    res = {
+        "megapixels": mp,
+        "peak_rss_gb": int(peak) / 1024**2,
+        "rss_before_run_gb": int(before) / 1024**2,
+        "seconds": float(secs),
+        "shape": shape,
+    }
     print(json.dumps(res), flush=True)
     return res
 
@@ -216,10 +233,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-classical", dest="classical", action="store_false")
     ap.add_argument("--no-validation", dest="validation", action="store_false")
     ap.add_argument("--no-ai", dest="ai", action="store_false", help="classical scores only")
-    ap.add_argument("--classical-cache", type=Path, default=None,
-                    help="JSON of classical scores keyed by image/family/seed: reused when the "
-                    "blurred input scores the same (the classical pipeline does not depend on "
-                    "the model), written as they are computed")
+    ap.add_argument(
+        "--classical-cache",
+        type=Path,
+        default=None,
+        help="JSON of classical scores keyed by image/family/seed: reused when the "
+        "blurred input scores the same (the classical pipeline does not depend on "
+        "the model), written as they are computed",
+    )
     ap.add_argument("--gopro", action="store_true")
     ap.add_argument("--speed-mp", type=float, default=0.0, help="e.g. 12")
     ap.add_argument("--memory-mp", type=float, default=0.0, help="e.g. 24")

@@ -246,6 +246,20 @@ def _run_deblur(args: argparse.Namespace) -> int:
                 return pixels.copy()
             psf = d.psf
             bar = _offset_bar(bar, 0.3)
+            if args.mode == "auto":  # a family the user forces is not second-guessed
+                from .crosscheck import cross_check
+
+                check = cross_check(
+                    pixels, d, method=args.method, strength=args.strength, linear_input=args.linear
+                )
+                if check is not None and check.use_ai:
+                    from .ai import ai_deblur
+
+                    if not args.quiet:
+                        print(check.note())
+                    return ai_deblur(
+                        pixels, strength=args.strength, linear_input=args.linear, progress=bar
+                    )
         return deblur(
             pixels,
             psf,

@@ -257,6 +257,24 @@ def _first_pass(
         info["note"] = "the photo is already sharp: the first pass left the pixels unchanged"
         return image.copy(), info
     info["psf"] = {"size_px": list(d.psf.shape), "kernel": np.round(d.psf, 5).tolist()}
+    if step["mode"] == "auto":  # a family the recipe forces is not second-guessed
+        from .crosscheck import cross_check
+
+        check = cross_check(image, d, strength=step["strength"], linear_input=linear_input)
+        if check is not None:
+            info["cross_check_db"] = round(check.disagreement_db, 2)
+        module, _ = _load_ai()
+        if check is not None and check.use_ai and module is not None:
+            info["pass"] = "ai"
+            info["model"] = _model_info(module)
+            info["note"] = check.note()
+            out = module.ai_deblur(
+                image,
+                strength=step["strength"],
+                linear_input=linear_input,
+                progress=rep.sub(0.3, 1.0),
+            )
+            return out, info
     out = deblur(
         image,
         d.psf,

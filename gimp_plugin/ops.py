@@ -65,12 +65,17 @@ def analyse(
     smaller than ``MIN_ANALYSIS_SIDE_PX`` on a side. Returns the ``Diagnosis``."""
     from core.diagnose import diagnose
 
-    region = pixels
+    region = _analysed(pixels, crop)
+    return diagnose(region, mode=spec["mode"], linear_input=linear_input, progress=progress)
+
+
+def _analysed(pixels: np.ndarray, crop: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The pixels :func:`analyse` diagnoses: the selection's rectangle, or all when small."""
     if crop is not None:
         y, x, h, w = crop
         if min(h, w) >= MIN_ANALYSIS_SIDE_PX:
-            region = pixels[y : y + h, x : x + w]
-    return diagnose(region, mode=spec["mode"], linear_input=linear_input, progress=progress)
+            return pixels[y : y + h, x : x + w]
+    return pixels
 
 
 LOCATIONS = ("detail", "face")  # where the dialog's preview can look besides the centre
@@ -199,9 +204,31 @@ def apply(
                     if sharp
                     else f"{d.explanation} (confidence {d.confidence:.2f}); deblurred with it."
                 )
+            check = None
+            if not sharp and spec["mode"] == "auto":  # a forced family is not second-guessed
+                from core.crosscheck import cross_check
+
+                check = cross_check(
+                    _analysed(pixels, crop),
+                    d,
+                    method=request["method"],
+                    strength=request["strength"],
+                    linear_input=request["linear_input"],
+                )
             if sharp:
                 bar(1.0, "done: no blur found")
                 out = pixels.copy()
+            elif check is not None and check.use_ai:
+                from core.ai import ai_deblur
+
+                if info is not None:
+                    info["message"] = f"{d.explanation} {check.note()}"
+                out = ai_deblur(
+                    pixels,
+                    strength=request["strength"],
+                    linear_input=request["linear_input"],
+                    progress=bar.sub(ANALYSIS_SHARE, 1.0),
+                )
             else:
                 out = deblur(
                     pixels,

@@ -324,6 +324,25 @@ def test_auto_mode_names_the_motion_blur():
     assert "motion" in info["message"].lower()
 
 
+def test_auto_mode_uses_the_learned_pass_when_the_blur_estimate_is_far_off(monkeypatch):
+    import dataclasses
+
+    import core.diagnose
+    from gimp_plugin import ops
+
+    blurred, sharp = _scene_linear(gaussian_psf(1.5))
+    real = core.diagnose.diagnose
+    monkeypatch.setattr(
+        core.diagnose,
+        "diagnose",
+        lambda *a, **k: dataclasses.replace(real(*a, **k), kind="motion", psf=motion_psf(25, 30)),
+    )
+    info = {}
+    out = ops.apply(params.deblur_request({"mode": "auto", "strength": 50.0}), blurred, info=info)
+    assert "learned pass was used instead" in info["message"]
+    assert _psnr(out, sharp) > _psnr(blurred, sharp)
+
+
 def test_auto_mode_analyses_then_deblurs_the_selection():
     from gimp_plugin import ops
 
