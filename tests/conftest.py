@@ -35,6 +35,23 @@ def blur_valid(sharp: np.ndarray, psf: np.ndarray) -> tuple[np.ndarray, np.ndarr
     ].copy()
 
 
+def blurred_pair8(
+    sharp_srgb: np.ndarray, psf: np.ndarray, noise: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(blurred, sharp) 8-bit sRGB: ``sharp_srgb`` (float [0, 1]) blurred in linear light with a
+    true image edge (:func:`blur_valid`), Gaussian noise of ``noise`` (linear) added, seeded."""
+    from core.color import linear_to_srgb, srgb_to_linear
+
+    blurred, gt = blur_valid(srgb_to_linear(sharp_srgb), psf)
+    rng = np.random.default_rng(seed)
+    blurred = blurred + rng.normal(0, noise, blurred.shape).astype(np.float32)
+
+    def to8(x: np.ndarray) -> np.ndarray:
+        return np.rint(np.clip(linear_to_srgb(np.clip(x, 0, 1)), 0, 1) * 255).astype(np.uint8)
+
+    return to8(blurred), to8(gt)
+
+
 @pytest.fixture
 def scene() -> np.ndarray:
     return make_scene()

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED, blur_valid, make_scene
+from conftest import SHARED, blur_valid, blurred_pair8, make_scene
 
 from core.ai import (
     ModelIntegrityError,
@@ -39,14 +39,7 @@ def _blurred_pair(side: int = 160, seed: int = 3) -> tuple[np.ndarray, np.ndarra
         sharp = img[100 : 100 + side + 24, 200 : 200 + side + 24].astype(np.float32) / 255
     else:
         sharp = make_scene(side + 24, side + 24, seed=seed)
-    blurred, gt = blur_valid(srgb_to_linear(sharp), defocus_psf(2.5))
-    rng = np.random.default_rng(seed)
-    blurred = blurred + rng.normal(0, 0.005, blurred.shape).astype(np.float32)
-
-    def to8(x: np.ndarray) -> np.ndarray:
-        return np.rint(np.clip(linear_to_srgb(np.clip(x, 0, 1)), 0, 1) * 255).astype(np.uint8)
-
-    return to8(blurred), to8(gt)
+    return blurred_pair8(sharp, defocus_psf(2.5), 0.005, seed)
 
 
 # ----------------------------------------------------------------------------- the shipped model

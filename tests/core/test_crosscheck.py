@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from conftest import blur_valid, make_scene
+from conftest import blurred_pair8, make_scene
 
 from core.cli import main
-from core.color import linear_to_srgb, srgb_to_linear
 from core.crosscheck import DISAGREEMENT_DB, OVERREACH_RATIO, cross_check
 from core.diagnose import diagnose
 from core.io import read_image, write_image
@@ -16,15 +15,7 @@ from core.psf import defocus_psf, motion_psf
 
 
 def _defocused(side: int = 256, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
-    sharp = make_scene(side + 16, side + 16, seed=seed)
-    blurred, gt = blur_valid(srgb_to_linear(sharp), defocus_psf(2.0))
-    rng = np.random.default_rng(seed)
-    blurred = blurred + rng.normal(0, 0.005, blurred.shape).astype(np.float32)
-
-    def to8(x: np.ndarray) -> np.ndarray:
-        return np.rint(np.clip(linear_to_srgb(np.clip(x, 0, 1)), 0, 1) * 255).astype(np.uint8)
-
-    return to8(blurred), to8(gt)
+    return blurred_pair8(make_scene(side + 16, side + 16, seed=seed), defocus_psf(2.0), 0.005, seed)
 
 
 def test_the_right_kernel_passes_and_a_far_too_large_one_is_rejected():
