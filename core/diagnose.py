@@ -76,9 +76,8 @@ _ROUND_FIT = 0.765  # relative residual to the best disk or Gaussian
 # over the 30 true motions of held-out seeds 9-12); a fitted streak the edges do not show is the
 # estimator's artefact along the photo's dominant edges (blur along an edge leaves no trace on it)
 _MOTION_EDGE_SUPPORT = 0.35
-_STREAK_SPECTRUM = (
-    1.5  # ...and the spectrum agrees: motions gave 1.56 and more (same seeds + 20-22)
-)
+# ...and the spectrum agrees (true motions gave 1.56 and more: same seeds and 20-22)
+_STREAK_SPECTRUM = 1.5
 # where a kernel keeps under 2 % of the power, a photo it blurred has lost most of it; keeping
 # 90 % of the ring's mean there (log ratio above -0.1) means the kernel is not this photo's blur
 # (real photos' good estimates: -0.4 to -1.8; 48 synthetic shake estimates: -0.11 and below)
@@ -310,12 +309,26 @@ def _welch_power(gray_linear: np.ndarray, patch_px: int) -> np.ndarray | None:
     return np.fft.fftshift(power).astype(np.float64)
 
 
+def _rings(p: int) -> np.ndarray:
+    """Ring index (radius in frequency bins, rounded) of each bin of a centred p x p spectrum."""
+    yy, xx = np.mgrid[:p, :p]
+    return np.round(np.hypot(yy - p // 2, xx - p // 2)).astype(int)
+
+
 def _radial_mean(a: np.ndarray) -> np.ndarray:
     """Mean of a centred square spectrum over 1-px rings (index = radius in frequency bins)."""
-    p = a.shape[0]
-    yy, xx = np.mgrid[:p, :p]
-    rings = np.round(np.hypot(yy - p // 2, xx - p // 2)).astype(int)
-    return np.bincount(rings.ravel(), a.ravel()) / np.bincount(rings.ravel())
+    rings = _rings(a.shape[0]).ravel()
+    return np.bincount(rings, a.ravel()) / np.bincount(rings)
+
+
+def _otf2(psf: np.ndarray, p: int) -> np.ndarray:
+    """|OTF|^2 of a kernel (normalised, centred) on a p x p grid, DC at the centre."""
+    k = np.asarray(psf, np.float64)
+    h, w = k.shape
+    grid = np.zeros((p, p))
+    grid[:h, :w] = k / max(float(k.sum()), 1e-12)
+    grid = np.roll(grid, (-(h // 2), -(w // 2)), axis=(0, 1))
+    return np.fft.fftshift(np.abs(np.fft.fft2(grid)) ** 2)
 
 
 @functools.lru_cache(maxsize=4)
@@ -331,13 +344,7 @@ def _round_otf_profiles(p: int) -> tuple[tuple[str, float, np.ndarray], ...]:
         if make is None:  # no blur: |H|^2 = 1
             out.append((name, value, np.ones(p)))
             continue
-        k = make(value).astype(np.float64)
-        h, w = k.shape
-        grid = np.zeros((p, p))
-        grid[:h, :w] = k
-        grid = np.roll(grid, (-(h // 2), -(w // 2)), axis=(0, 1))
-        otf2 = np.fft.fftshift(np.abs(np.fft.fft2(grid)) ** 2)
-        out.append((name, value, _radial_mean(otf2)))
+        out.append((name, value, _radial_mean(_otf2(make(value), p))))
     return tuple(out)
 
 
@@ -699,17 +706,11 @@ def kernel_spectrum_consistency(
     into stripes. None below one patch, or when the kernel has no such zeros in those rings.
     """
     power = _welch_power(gray_linear, patch_px)
-    k = np.asarray(psf, np.float64)
     p = int(patch_px)
-    if power is None or max(k.shape) > p:
+    if power is None or max(psf.shape) > p:
         return None
-    grid = np.zeros((p, p))
-    h, w = k.shape
-    grid[:h, :w] = k / max(float(k.sum()), 1e-12)
-    grid = np.roll(grid, (-(h // 2), -(w // 2)), axis=(0, 1))
-    otf2 = np.fft.fftshift(np.abs(np.fft.fft2(grid)) ** 2)
-    yy, xx = np.mgrid[:p, :p]
-    rings = np.round(np.hypot(yy - p // 2, xx - p // 2)).astype(int)
+    otf2 = _otf2(psf, p)
+    rings = _rings(p)
     noise = float(np.median(power[(rings >= int(0.42 * p)) & (rings <= p // 2)]))
     logs, weights = [], []
     for r in range(int(0.06 * p), int(0.4 * p)):
