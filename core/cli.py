@@ -229,8 +229,7 @@ def _run_deblur(args: argparse.Namespace) -> int:
         return _run_ai_deblur(args, given)
 
     def work(pixels, bar):
-        psf = given
-        if psf is None:  # Auto: find out what the blur is first
+        if given is None:  # Auto: find out what the blur is first
             from .diagnose import diagnose
 
             d = diagnose(
@@ -244,25 +243,24 @@ def _run_deblur(args: argparse.Namespace) -> int:
                 print(f"diagnosis: {d.kind} (confidence {d.confidence:.2f}): {d.explanation}")
             if d.kind == "sharp":
                 return pixels.copy()
-            psf = d.psf
-            bar = _offset_bar(bar, 0.3)
-            if args.mode == "auto":  # a family the user forces is not second-guessed
-                from .crosscheck import cross_check
+            from .crosscheck import restore_checked
 
-                check = cross_check(
-                    pixels, d, method=args.method, strength=args.strength, linear_input=args.linear
-                )
-                if check is not None and check.use_ai:
-                    from .ai import ai_deblur
-
-                    if not args.quiet:
-                        print(check.note())
-                    return ai_deblur(
-                        pixels, strength=args.strength, linear_input=args.linear, progress=bar
-                    )
+            out, check = restore_checked(
+                pixels,
+                d,
+                check=args.mode == "auto",  # a family the user forces is not second-guessed
+                method=args.method,
+                strength=args.strength,
+                channels=args.channels,
+                linear_input=args.linear,
+                progress=_offset_bar(bar, 0.3),
+            )
+            if check is not None and check.use_ai and not args.quiet:
+                print(check.note())
+            return out
         return deblur(
             pixels,
-            psf,
+            given,
             method=args.method,
             strength=args.strength,
             channels=args.channels,

@@ -13,22 +13,24 @@ is far from it too; the second test keeps those.)
 
 The module owns that decision only; it does not change the diagnosis or the solvers, and says
 nothing (returns None) when the AI pass is not installed or the photo was found sharp.
+:func:`restore_checked` is Auto's restoration step for every host (CLI, recipes, GIMP).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .dtype import split_alpha, to_float32
 from .errors import MissingDependencyError
+from .progress import ProgressCallback
 
 if TYPE_CHECKING:
     from .diagnose import Diagnosis
 
-__all__ = ["CrossCheck", "cross_check", "DISAGREEMENT_DB", "OVERREACH_RATIO"]
+__all__ = ["CrossCheck", "cross_check", "restore_checked", "DISAGREEMENT_DB", "OVERREACH_RATIO"]
 
 # PSNR(blurred, AI) - PSNR(classical, AI) on the region: correct classical results gave -2.4 to
 # +3.7 dB, results worse than the input +4.5 to +17.6 dB (25 McMaster/Set14 cases, seed 2026 of
@@ -121,3 +123,48 @@ def cross_check(
         change_ratio=ratio,
         use_ai=bool(d > DISAGREEMENT_DB and ratio > OVERREACH_RATIO),
     )
+
+
+def restore_checked(
+    image: np.ndarray,
+    diagnosis: Diagnosis,
+    *,
+    analysed: np.ndarray | None = None,
+    check: bool = True,
+    method: str = "sparse",
+    strength: float = 50.0,
+    linear_input: bool = False,
+    progress: ProgressCallback | None = None,
+    **deblur_options: Any,
+) -> tuple[np.ndarray, CrossCheck | None]:
+    """Auto's restoration of ``image`` (diagnosis not "sharp"): ``core.deblur`` with the
+    diagnosed kernel, or the AI pass when :func:`cross_check` rejects the classical result.
+
+    ``analysed`` is what ``diagnose`` saw when that was not ``image`` itself (a host's
+    selection); ``check=False`` skips the cross-check (a blur family the user forced).
+    ``deblur_options`` go to ``core.deblur.deblur`` (channels, clip, ...). Returns the result
+    and the cross-check (None when skipped or impossible).
+    """
+    found = None
+    if check:
+        seen = image if analysed is None else analysed
+        found = cross_check(
+            seen, diagnosis, method=method, strength=strength, linear_input=linear_input
+        )
+    if found is not None and found.use_ai:
+        from .ai import ai_deblur
+
+        out = ai_deblur(image, strength=strength, linear_input=linear_input, progress=progress)
+        return out, found
+    from .deblur import deblur
+
+    out = deblur(
+        image,
+        diagnosis.psf,
+        method=method,
+        strength=strength,
+        linear_input=linear_input,
+        progress=progress,
+        **deblur_options,
+    )
+    return out, found

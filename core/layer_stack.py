@@ -246,7 +246,6 @@ def _first_pass(
         info = {"pass": "classical-auto", "ai_fallback_reason": why}
     else:
         info = {"pass": "classical-auto"}
-    from .deblur import deblur
     from .diagnose import diagnose
 
     d = diagnose(image, mode=step["mode"], linear_input=linear_input, progress=rep.sub(0, 0.3))
@@ -257,32 +256,23 @@ def _first_pass(
         info["note"] = "the photo is already sharp: the first pass left the pixels unchanged"
         return image.copy(), info
     info["psf"] = {"size_px": list(d.psf.shape), "kernel": np.round(d.psf, 5).tolist()}
-    if step["mode"] == "auto":  # a family the recipe forces is not second-guessed
-        from .crosscheck import cross_check
+    from .crosscheck import restore_checked
 
-        check = cross_check(image, d, strength=step["strength"], linear_input=linear_input)
-        if check is not None:
-            info["cross_check_db"] = round(check.disagreement_db, 2)
-        module, _ = _load_ai()
-        if check is not None and check.use_ai and module is not None:
-            info["pass"] = "ai"
-            info["model"] = _model_info(module)
-            info["note"] = check.note()
-            out = module.ai_deblur(
-                image,
-                strength=step["strength"],
-                linear_input=linear_input,
-                progress=rep.sub(0.3, 1.0),
-            )
-            return out, info
-    out = deblur(
+    out, check = restore_checked(
         image,
-        d.psf,
-        method="sparse",
+        d,
+        check=step["mode"] == "auto",  # a family the recipe forces is not second-guessed
         strength=step["strength"],
         linear_input=linear_input,
         progress=rep.sub(0.3, 1.0),
     )
+    if check is not None:
+        info["cross_check_db"] = round(check.disagreement_db, 2)
+    if check is not None and check.use_ai:
+        module, _ = _load_ai()
+        info["pass"] = "ai"
+        info["model"] = _model_info(module)
+        info["note"] = check.note()
     return out, info
 
 

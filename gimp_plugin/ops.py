@@ -204,35 +204,17 @@ def apply(
                     if sharp
                     else f"{d.explanation} (confidence {d.confidence:.2f}); deblurred with it."
                 )
-            check = None
-            if not sharp and spec["mode"] == "auto":  # a forced family is not second-guessed
-                from core.crosscheck import cross_check
-
-                check = cross_check(
-                    _analysed(pixels, crop),
-                    d,
-                    method=request["method"],
-                    strength=request["strength"],
-                    linear_input=request["linear_input"],
-                )
             if sharp:
                 bar(1.0, "done: no blur found")
                 out = pixels.copy()
-            elif check is not None and check.use_ai:
-                from core.ai import ai_deblur
-
-                if info is not None:
-                    info["message"] = f"{d.explanation} {check.note()}"
-                out = ai_deblur(
-                    pixels,
-                    strength=request["strength"],
-                    linear_input=request["linear_input"],
-                    progress=bar.sub(ANALYSIS_SHARE, 1.0),
-                )
             else:
-                out = deblur(
+                from core.crosscheck import restore_checked
+
+                out, check = restore_checked(
                     pixels,
-                    d.psf,
+                    d,
+                    analysed=_analysed(pixels, crop),
+                    check=spec["mode"] == "auto",  # a forced family is not second-guessed
                     method=request["method"],
                     strength=request["strength"],
                     linear_input=request["linear_input"],
@@ -240,6 +222,8 @@ def apply(
                     clip=clip,
                     progress=bar.sub(ANALYSIS_SHARE, 1.0),
                 )
+                if check is not None and check.use_ai and info is not None:
+                    info["message"] = f"{d.explanation} {check.note()}"
         else:
             out = deblur(
                 pixels,
