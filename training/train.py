@@ -50,6 +50,31 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(mse)
 
 
+def load_weights(path: Path, model: ClearNet) -> dict[str, torch.Tensor]:
+    """A state_dict for ``model`` from a training checkpoint (.pt) or an exported .onnx.
+
+    The exporter keeps the parameter names as ONNX initializer names, so a shipped model can be
+    trained further without its checkpoint. Raises ValueError naming what is missing or does
+    not fit.
+    """
+    if path.suffix == ".onnx":
+        import onnx
+        from onnx import numpy_helper
+
+        inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+        sd = {k: torch.from_numpy(inits[k].copy()) for k in model.state_dict() if k in inits}
+    else:
+        sd = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    want = model.state_dict()
+    missing = [k for k in want if k not in sd]
+    wrong = [k for k in want if k in sd and tuple(sd[k].shape) != tuple(want[k].shape)]
+    if missing or wrong:
+        msg = (f"{path} does not fit ClearNet(width={model.config.get('width')}): "
+               f"missing {missing[:3]}, wrong shape {wrong[:3]}")
+        raise ValueError(msg)
+    return {k: sd[k].to(want[k].dtype) for k in want}
+
+
 def evaluate(model: ClearNet, xs: torch.Tensor, ys: torch.Tensor) -> tuple[float, float]:
     """Mean PSNR (dB) of the input and of the output on the monitoring set."""
     model.eval()
@@ -93,8 +118,9 @@ def draw_report(log: list[dict], path: Path) -> None:
                     cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0))
 
     t = [e["minutes"] for e in log]
-    loss = [e["train_loss"] for e in log]
-    panel(0, t, [(loss, (200, 0, 0))], "training loss (L1+FFT), log", True)
+    trained = [e for e in log if e["train_loss"] is not None]  # a run from --init logs step 0
+    panel(0, [e["minutes"] for e in trained], [([e["train_loss"] for e in trained], (200, 0, 0))],
+          "training loss (L1+FFT), log", True)
     panel(w, t, [([e["psnr_in"] for e in log], (0, 0, 200)), ([e["psnr_out"] for e in log],
                                                                  (0, 150, 0))],
           "monitoring PSNR dB: blurred (red) vs ClearNet (green)", False)
@@ -117,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1 was 10x faster than 2 on the shared 2-core machine)")
     ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from these weights instead of random ones: a .pt written by this\n"
+                         "script or an .onnx exported by it (e.g. the shipped model)")
     a = ap.parse_args(argv)
 
     t0 = time.time()
@@ -138,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[{time.time() - t0:.0f}s] pool {n_pool} pairs ready", flush=True)
 
     model = ClearNet(width=a.width)
+    if a.init is not None:
+        model.load_state_dict(load_weights(a.init, model))
+        print(f"[{time.time() - t0:.0f}s] weights from {a.init}", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4, betas=(0.9, 0.9))
     warm = min(200, a.steps // 10)
 
@@ -155,6 +187,14 @@ def main(argv: list[str] | None = None) -> None:
     cap = a.minutes * 60
     all_x = np.concatenate(pools_x)
     all_y = np.concatenate(pools_y)
+    if a.init is not None:  # where the run starts from, for the report
+        pin, pout = evaluate(model, mon_x, mon_y)
+        log.append({"step": 0, "samples": 0, "minutes": (time.time() - t0) / 60,
+                    "train_loss": None, "lr": 0.0, "psnr_in": pin, "psnr_out": pout,
+                    "pool": len(all_x)})
+        with open(a.out / "log.jsonl", "a") as fh:
+            fh.write(json.dumps(log[-1]) + "\n")
+        print(json.dumps(log[-1]), flush=True)
     while step < a.steps:
         idx = rng.integers(0, len(all_x), a.batch)
         x, y = _to_tensor(all_x[idx]), _to_tensor(all_y[idx])
@@ -184,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
                 fh.write(json.dumps(entry) + "\n")
             print(json.dumps(entry), flush=True)
             state = {"state_dict": model.state_dict(), "config": json.dumps(model.config),
-                     "step": step, "samples": seen, "seed": a.seed, "psnr_out": pout}
+                     "step": step, "samples": seen, "seed": a.seed, "psnr_out": pout,
+                     "init": str(a.init) if a.init else ""}
             torch.save(state, a.out / "last.pt")
             if pout > best:
                 best = pout
