@@ -87,6 +87,17 @@ _ROUND_SPECTRUM = 0.85
 _COMPACT_SPECTRUM = 1.05
 _DIRECTIONAL_SPECTRUM = 1.4  # above this the blur is directional, however round the kernel looks
 _USE_MODEL_FIT = 0.6  # deblur with the clean model kernel when it fits this closely
+# A blind kernel blurs a disk's sharp rim, so a Gaussian often fits it best and sizes it badly
+# (2 sigma 35-70 % off the radius). The spectrum keeps the disk's zero rings: a disk that fits
+# it this much better than any Gaussian is taken, with the spectrum's radius (seeds 1-4 of
+# benchmarks/diagnosis.py: 7 of 8 such disks, no Gaussian taken for a disk).
+_SPECTRUM_DISK = 0.3
+_SPECTRUM_SIGMA_MAX_PX = 5.0  # widest Gaussian fit_round_spectrum tries
+# A kernel taken for a shake path is a disk after all when the spectrum's zero rings say so this
+# plainly (disk residual under this fraction of the Gaussian's; shake and motion cases of seeds
+# 1-4: 0.58 at least)
+_SPECTRUM_DISK_PLAIN = 0.1
+_SPECTRUM_DISK_WIDE = 0.7  # ...or this much better when no Gaussian up to sigma 5 px fits
 
 
 @dataclass(frozen=True)
@@ -338,7 +349,8 @@ def _round_otf_profiles(p: int) -> tuple[tuple[str, float, np.ndarray], ...]:
     out = []
     models = [("none", 0.0, None)]
     models += [("radius_px", float(r), defocus_psf) for r in np.arange(1.0, 10.01, 0.25)] + [
-        ("sigma_px", float(s), gaussian_psf) for s in np.arange(0.5, 5.01, 0.125)
+        ("sigma_px", float(s), gaussian_psf)
+        for s in np.arange(0.5, _SPECTRUM_SIGMA_MAX_PX + 0.01, 0.125)
     ]
     for name, value, make in models:
         if make is None:  # no blur: |H|^2 = 1
@@ -596,7 +608,15 @@ def diagnose(
     else:
         kind = "shake"
     note = ""
-    from_spectrum = False
+    from_spectrum = disk_sized = False
+    if mode in ("auto", "focus") and kind == "defocus" and "sigma_px" in candidates["defocus"][1]:
+        disk = _disk_from_spectrum(crop, body)
+        if disk is not None:
+            candidates["defocus"], disk_sized = disk, True
+    elif mode == "auto" and kind == "shake":
+        disk = _disk_from_spectrum(crop, body, plain=True)
+        if disk is not None:
+            kind, candidates["defocus"], disk_sized = "defocus", disk, True
     if mode == "auto" and kind == "motion":
         length = candidates["motion"][1]["length_px"]
         support = (width - base) / max(length, 1e-6)
@@ -627,7 +647,7 @@ def diagnose(
         )
     else:
         residual, params, kernel = candidates[kind]
-        if residual > _USE_MODEL_FIT and not from_spectrum:
+        if residual > _USE_MODEL_FIT and not (from_spectrum or disk_sized):
             # the name and parameters describe the blur; the estimated kernel's main body
             # restores it better than a model it only roughly follows (a curved streak)
             kernel = body
@@ -740,6 +760,30 @@ def _round_blur_from_spectrum(
     residual, value = fits[name]
     make = defocus_psf if name == "radius_px" else gaussian_psf
     return residual, {name: value}, make(value)
+
+
+def _disk_from_spectrum(
+    crop: np.ndarray, body: np.ndarray, plain: bool = False
+) -> tuple[float, dict[str, float], np.ndarray] | None:
+    """The spectrum's disk when it explains the photo clearly better than any Gaussian (see
+    _SPECTRUM_DISK; with ``plain``, _SPECTRUM_DISK_PLAIN), as ``(residual against the
+    estimated kernel, params, kernel)``; else None."""
+    fits = fit_round_spectrum(crop)
+    if not fits:
+        return None
+    disk_res, radius = fits["radius_px"]
+    gauss_res, sigma = fits["sigma_px"]
+    if plain:
+        clear = disk_res < _SPECTRUM_DISK_PLAIN * gauss_res
+    else:
+        clear = disk_res < _SPECTRUM_DISK * gauss_res or (
+            sigma >= _SPECTRUM_SIGMA_MAX_PX and disk_res < _SPECTRUM_DISK_WIDE * gauss_res
+        )
+    if clear:
+        model = defocus_psf(radius)
+        residual = _residual(normalize_psf(body).astype(np.float64), model)
+        return residual, {"radius_px": radius}, model
+    return None
 
 
 def _spectrum_sees_blur(crop: np.ndarray) -> bool:

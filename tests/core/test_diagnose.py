@@ -267,3 +267,18 @@ def test_a_kernel_the_photo_contradicts_is_not_used_to_restore_it(shared_deblur)
     assert "not used" in d.explanation
     assert d.confidence <= 0.25
     assert d.evidence["kernel_consistency"] > -0.1
+
+
+@pytest.mark.parametrize(("name", "radius"), [("kodim02", 7.0), ("kodim23", 7.5)])
+def test_a_wide_disk_is_sized_from_the_spectrums_zero_rings(shared_deblur, name, radius):
+    # the blind kernel of a wide disk has a soft rim and a Gaussian fitted it best: reported as
+    # sigma 8.1 / 5.3 px (2 sigma 16 / 10.6 px for a 14 / 15 px wide disk). The photo's
+    # spectrum keeps the disk's zero rings and gives the radius.
+    sharp = cv2.imread(str(shared_deblur / "sharp" / "kodak24" / f"{name}.png"))[:, :, ::-1]
+    rng = np.random.default_rng(7)
+    lin = srgb_to_linear(sharp.astype(np.float32) / 255)
+    b = cv2.filter2D(lin, -1, defocus_psf(radius), borderType=cv2.BORDER_REFLECT)
+    b = np.clip(b + rng.normal(0, 0.01, b.shape).astype(np.float32), 0, 1)
+    d = diagnose(np.rint(linear_to_srgb(b) * 255).astype(np.uint8))
+    assert d.kind == "defocus"
+    assert abs(d.params["radius_px"] - radius) / radius <= 0.15
