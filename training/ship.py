@@ -66,7 +66,9 @@ def main() -> None:
         "description": (
             f"ClearNet {json.dumps(model.config)}; checkpoint step {ckpt['step']}, "
             f"{ckpt['samples']} training samples, seed {ckpt['seed']}, monitoring PSNR "
-            f"{ckpt['psnr_out']:.2f} dB; {dest.stat().st_size} bytes. {summary.get('note', '')}"
+            f"{ckpt['psnr_out']:.2f} dB; {dest.stat().st_size} bytes."
+            + (f" Trained on from {ckpt['init']}." if ckpt.get("init") else "")
+            + f" {summary.get('note', '')}"
         ).strip(),
         "default": True,
         "multiple": 16,
