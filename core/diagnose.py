@@ -44,6 +44,7 @@ __all__ = [
     "fit_round_spectrum",
     "streak_bend",
     "kernel_spectrum_consistency",
+    "motion_cepstrum",
     "KINDS",
 ]
 
@@ -97,6 +98,13 @@ _SPECTRUM_SIGMA_MAX_PX = 5.0  # widest Gaussian fit_round_spectrum tries
 # plainly (disk residual under this fraction of the Gaussian's; shake and motion cases of seeds
 # 1-4: 0.58 at least)
 _SPECTRUM_DISK_PLAIN = 0.1
+# Linear motion's angle and length are refined where the cepstrum (inverse FFT of the log power
+# spectrum) dips: a box of length L puts zeros every 1/L along the motion into the spectrum, a
+# negative peak at distance L into the cepstrum. Searched this far around the kernel's reading
+# (seeds 1-4 of benchmarks/diagnosis.py, 30 motions called motion: angle within 5 deg and length
+# within 15 % 20 -> 27 of them).
+_CEPSTRUM_SPAN_DEG = 12.0
+_CEPSTRUM_PATCH_PX = 256
 _SPECTRUM_DISK_WIDE = 0.7  # ...or this much better when no Gaussian up to sigma 5 px fits
 
 
@@ -629,6 +637,8 @@ def diagnose(
                     f" (A {length:.0f} px streak in the estimated kernel was not taken as motion: "
                     f"no edge is widened that much, the widest spread over {width:.1f} px.)"
                 )
+    if kind == "motion":  # (the streak test above is about the kernel's own streak)
+        candidates["motion"] = _motion_from_cepstrum(crop, body, candidates["motion"])
     if kind == "shake":
         params = {"extent_px": _extent(psf), "spread_px": spread, "edge_width_px": width}
         kernel = psf
@@ -760,6 +770,55 @@ def _round_blur_from_spectrum(
     residual, value = fits[name]
     make = defocus_psf if name == "radius_px" else gaussian_psf
     return residual, {name: value}, make(value)
+
+
+def motion_cepstrum(
+    gray_linear: np.ndarray, angle_deg: float, length_px: float, span_deg: float = 12.0
+) -> tuple[float, float, float] | None:
+    """Where the photo's cepstrum dips near a linear motion of ``angle_deg`` / ``length_px``.
+
+    Returns ``(angle_deg, length_px, dip)``: angle within ``span_deg`` and length within
+    0.6-1.4x of the given ones; ``dip`` is the cepstrum's value there (more negative: plainer).
+    None when the image is smaller than one 128-px patch.
+    """
+    power = _welch_power(gray_linear, _CEPSTRUM_PATCH_PX)
+    if power is None:
+        power = _welch_power(gray_linear, _CEPSTRUM_PATCH_PX // 2)
+    if power is None:
+        return None
+    p = power.shape[0]
+    log_power = np.log(power + 1e-12)
+    log_power -= _radial_mean(log_power)[_rings(p)]  # natural-image falloff out
+    cep = np.fft.fftshift(np.real(np.fft.ifft2(np.fft.ifftshift(log_power)))).astype(np.float32)
+    angles = np.arange(angle_deg - span_deg, angle_deg + span_deg + 1e-6, 0.5)
+    # motion_psf(L) sweeps a segment of L - 1 px (its bilinear splat adds the last pixel), so
+    # its zeros fall every 1 / (L - 1): the dip of length L sits at radius L - 1
+    radii = np.arange(
+        max(2.0, 0.6 * length_px - 1), min(1.4 * length_px - 1, p / 2 - 2) + 1e-6, 0.25
+    )
+    if radii.size == 0:
+        return None
+    t = np.radians(angles)[:, None]
+    # angle CCW from +x with y up: the dip sits at (r cos t, -r sin t) from the centre
+    map_x = (p // 2 + radii[None, :] * np.cos(t)).astype(np.float32)
+    map_y = (p // 2 - radii[None, :] * np.sin(t)).astype(np.float32)
+    values = cv2.remap(cep, map_x, map_y, cv2.INTER_LINEAR)
+    i, j = np.unravel_index(int(np.argmin(values)), values.shape)
+    return float(angles[i] % 180.0), float(radii[j] + 1.0), float(values[i, j])
+
+
+def _motion_from_cepstrum(
+    crop: np.ndarray, body: np.ndarray, fit: tuple[float, dict[str, float], np.ndarray]
+) -> tuple[float, dict[str, float], np.ndarray]:
+    """The kernel's motion fit with angle and length read off the cepstrum (see
+    _CEPSTRUM_SPAN_DEG); the fit unchanged when the photo is too small."""
+    found = motion_cepstrum(crop, fit[1]["angle_deg"], fit[1]["length_px"], _CEPSTRUM_SPAN_DEG)
+    if found is None:
+        return fit
+    angle, length, _ = found
+    model = motion_psf(length, angle)
+    residual = _residual(normalize_psf(body).astype(np.float64), model)
+    return residual, {"length_px": length, "angle_deg": angle}, model
 
 
 def _disk_from_spectrum(
