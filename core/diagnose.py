@@ -616,6 +616,7 @@ def diagnose(
     else:
         kind = "shake"
     note = ""
+    dip = None
     from_spectrum = disk_sized = False
     if mode in ("auto", "focus") and kind == "defocus" and "sigma_px" in candidates["defocus"][1]:
         disk = _disk_from_spectrum(crop, body)
@@ -638,7 +639,7 @@ def diagnose(
                     f"no edge is widened that much, the widest spread over {width:.1f} px.)"
                 )
     if kind == "motion":  # (the streak test above is about the kernel's own streak)
-        candidates["motion"] = _motion_from_cepstrum(crop, body, candidates["motion"])
+        candidates["motion"], dip = _motion_from_cepstrum(crop, body, candidates["motion"])
     if kind == "shake":
         params = {"extent_px": _extent(psf), "spread_px": spread, "edge_width_px": width}
         kernel = psf
@@ -718,6 +719,8 @@ def diagnose(
         evidence["spectrum_anisotropy"] = spectrum
     if consistency is not None:
         evidence["kernel_consistency"] = consistency
+    if dip is not None:
+        evidence["cepstrum_dip"] = dip
     return Diagnosis(
         kind, conf, params, kernel.astype(np.float32), text, recoverable, region, timings, evidence
     )
@@ -809,16 +812,17 @@ def motion_cepstrum(
 
 def _motion_from_cepstrum(
     crop: np.ndarray, body: np.ndarray, fit: tuple[float, dict[str, float], np.ndarray]
-) -> tuple[float, dict[str, float], np.ndarray]:
+) -> tuple[tuple[float, dict[str, float], np.ndarray], float | None]:
     """The kernel's motion fit with angle and length read off the cepstrum (see
-    _CEPSTRUM_SPAN_DEG); the fit unchanged when the photo is too small."""
+    _CEPSTRUM_SPAN_DEG), and the cepstrum's dip there; the fit unchanged and None when the
+    photo is too small."""
     found = motion_cepstrum(crop, fit[1]["angle_deg"], fit[1]["length_px"], _CEPSTRUM_SPAN_DEG)
     if found is None:
-        return fit
-    angle, length, _ = found
+        return fit, None
+    angle, length, dip = found
     model = motion_psf(length, angle)
     residual = _residual(normalize_psf(body).astype(np.float64), model)
-    return residual, {"length_px": length, "angle_deg": angle}, model
+    return (residual, {"length_px": length, "angle_deg": angle}, model), dip
 
 
 def _disk_from_spectrum(
