@@ -8,7 +8,8 @@ blindly (:mod:`core.psf_estimate`), and explains it:
   parameters, otherwise the kernel is an arbitrary camera-shake path and is used as is;
 * the image's power spectrum tells round blur (defocus, Gaussian: every direction attenuated
   alike) from directional blur (motion, shake) without trusting the kernel's shape, which blind
-  estimators get wrong for disks;
+  estimators get wrong for disks; it also sizes a disk from its zero rings, and its cepstrum
+  (the inverse FFT of its log) pins a linear motion's angle and length;
 * edges no wider than in a sharp photo, or a kernel no wider than about a pixel, mean the photo
   is already sharp;
 * a very long blur is flagged as beyond what deconvolution can recover well.
