@@ -8,6 +8,7 @@ shake 7-17 px, defocus disk r 1.5-4.5 px), a true image edge (valid crop), 1 % G
 * blurred input;
 * the project's classical blind pipeline: ``diagnose`` -> (sharp: input) -> ``deblur`` with
   the diagnosed PSF, ``method="sparse"`` and ``method="wiener"``;
+* Auto as it ships: the sparse result blended with the AI pass (``core.crosscheck``);
 * ``ai_deblur`` (default shipped model, strength 50).
 
 PSNR is RGB on the sRGB 8-bit result, 16 px border removed (every method alike). Also: the two
@@ -39,7 +40,7 @@ from _kernels import shake_trajectory  # noqa: E402
 from core.ai import ai_deblur  # noqa: E402
 from core.color import linear_to_srgb, srgb_to_linear  # noqa: E402
 from core.compare import psnr_db  # noqa: E402
-from core.crosscheck import cross_check  # noqa: E402
+from core.crosscheck import AI_SHARE, blend_results, cross_check  # noqa: E402
 from core.deblur import deblur  # noqa: E402
 from core.diagnose import diagnose  # noqa: E402
 from core.psf import defocus_psf, motion_psf  # noqa: E402
@@ -84,14 +85,20 @@ def score(x: np.ndarray, gt: np.ndarray) -> float:
 
 
 def classical(b8: np.ndarray) -> dict[str, np.ndarray]:
-    """The classical blind pipeline (sparse, wiener) and "auto": what Auto mode ships, the
-    sparse result unless the cross-check against the AI pass rejects it (core.crosscheck)."""
+    """The classical blind pipeline (sparse, wiener) and "auto": what Auto mode ships
+    (core.crosscheck.restore_checked), the sparse result blended half and half with the AI
+    pass, or the AI pass alone when the cross-check rejects the sparse result."""
     d = diagnose(b8)
     if d.kind == "sharp" or d.psf is None:
         return {"sparse": b8, "wiener": b8, "auto": b8}
     out = {m: deblur(b8, d.psf, method=m) for m in ("sparse", "wiener")}
     check = cross_check(b8, d)
-    out["auto"] = ai_deblur(b8) if check is not None and check.use_ai else out["sparse"]
+    if check is None:
+        out["auto"] = out["sparse"]
+    elif check.use_ai:
+        out["auto"] = ai_deblur(b8)
+    else:
+        out["auto"] = blend_results(out["sparse"], ai_deblur(b8), AI_SHARE)
     return out
 
 

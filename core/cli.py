@@ -67,12 +67,16 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def _strength(text: str) -> float:
+    return _percent(text, "strength")
+
+
+def _percent(text: str, what: str = "a percentage") -> float:
     try:
         v = float(text)
     except ValueError:
         v = float("nan")
     if not 0 <= v <= 100:
-        msg = f"strength must be a number from 0 to 100, got {text!r}"
+        msg = f"{what} must be a number from 0 to 100, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return v
 
@@ -178,6 +182,14 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--strength", type=_strength, default=50.0, help="0-100, default 50")
     p.add_argument(
+        "--ai-share",
+        type=lambda text: _percent(text, "--ai-share"),
+        default=None,
+        metavar="PCT",
+        help="Auto (no blur model, --mode auto): how much of the learned pass is blended into "
+        "the classical result, 0-100 (default 50; 0: the classical result only)",
+    )
+    p.add_argument(
         "--channels",
         choices=("rgb", "luminance"),
         default="rgb",
@@ -213,6 +225,18 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
 def _run_deblur(args: argparse.Namespace) -> int:
     from .deblur import deblur
 
+    if args.ai_share is not None and (
+        args.recipe
+        or args.method == "ai"
+        or args.mode != "auto"
+        or _psf_from_args(args) is not None
+    ):
+        msg = (
+            "--ai-share sets how much of the learned pass Auto blends into its classical "
+            "result; it goes with Auto only (no --recipe, --method ai, forced --mode or "
+            "--motion/--defocus/--gaussian/--psf)"
+        )
+        raise ValueError(msg)
     if args.recipe:
         return _run_deblur_recipe(args)
     if args.provenance or args.layers or args.selection:
@@ -243,19 +267,20 @@ def _run_deblur(args: argparse.Namespace) -> int:
                 print(f"diagnosis: {d.kind} (confidence {d.confidence:.2f}): {d.explanation}")
             if d.kind == "sharp":
                 return pixels.copy()
-            from .crosscheck import restore_checked
+            from .crosscheck import AI_SHARE, restore_checked
 
             out, check = restore_checked(
                 pixels,
                 d,
                 check=args.mode == "auto",  # a family the user forces is not second-guessed
+                ai_share=AI_SHARE if args.ai_share is None else args.ai_share / 100,
                 method=args.method,
                 strength=args.strength,
                 channels=args.channels,
                 linear_input=args.linear,
                 progress=_offset_bar(bar, 0.3),
             )
-            if check is not None and check.use_ai and not args.quiet:
+            if check is not None and check.note() and not args.quiet:
                 print(check.note())
             return out
         return deblur(

@@ -211,20 +211,12 @@ def _load_ai() -> tuple[Any | None, str]:
 
 
 def _model_info(module: Any) -> dict[str, Any]:
-    """Model name and sha256 from ``core.ai`` (``model_info()`` or MODEL_NAME/MODEL_SHA256)."""
-    info = getattr(module, "model_info", None)
-    if callable(info):
-        try:
-            got = info()
-        except Exception as exc:  # noqa: BLE001 - provenance must not fail the result
-            return {"error": f"model_info() failed: {exc}"}
-        if isinstance(got, Mapping):
-            return {str(k): v for k, v in got.items()}
-        return {"model": str(got)}
-    return {
-        "name": getattr(module, "MODEL_NAME", "unknown"),
-        "sha256": getattr(module, "MODEL_SHA256", "unknown"),
-    }
+    """Name, version and sha256 of the model ``core.ai`` runs by default."""
+    try:
+        got = module.model_info(module.default_model_name())
+    except Exception as exc:  # noqa: BLE001 - provenance must not fail the result
+        return {"error": f"the AI model's registry entry could not be read: {exc}"}
+    return {"name": got.name, "version": got.version, "sha256": got.sha256}
 
 
 def _first_pass(
@@ -268,9 +260,10 @@ def _first_pass(
     )
     if check is not None:
         info["cross_check_db"] = round(check.disagreement_db, 2)
-    if check is not None and check.use_ai:
+    if check is not None and check.ai_share > 0:
         module, _ = _load_ai()
-        info["pass"] = "ai"
+        info["pass"] = "ai" if check.use_ai else "classical-auto+ai"
+        info["ai_share"] = check.ai_share
         info["model"] = _model_info(module)
         info["note"] = check.note()
     return out, info

@@ -222,7 +222,7 @@ def apply(
                     clip=clip,
                     progress=bar.sub(ANALYSIS_SHARE, 1.0),
                 )
-                if check is not None and check.use_ai and info is not None:
+                if check is not None and check.note() and info is not None:
                     info["message"] = f"{d.explanation} {check.note()}"
         else:
             out = deblur(

@@ -5,10 +5,19 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from conftest import blurred_pair8, make_scene
 
 from core.cli import main
-from core.crosscheck import DISAGREEMENT_DB, OVERREACH_RATIO, cross_check
+from core.crosscheck import (
+    AI_SHARE,
+    DISAGREEMENT_DB,
+    OVERREACH_RATIO,
+    blend_results,
+    cross_check,
+    restore_checked,
+)
+from core.deblur import deblur
 from core.diagnose import diagnose
 from core.io import read_image, write_image
 from core.psf import defocus_psf, motion_psf
@@ -85,3 +94,79 @@ def test_a_recipes_first_pass_is_cross_checked_too(monkeypatch):
     assert step["pass"] == "ai"
     assert step["cross_check_db"] > DISAGREEMENT_DB
     assert "learned pass was used" in step["note"]
+
+
+# ----------------------------------------------------------------------------- the blend
+def _psnr(x: np.ndarray, gt: np.ndarray) -> float:
+    return 10 * np.log10(255**2 / np.mean((x.astype(float) - gt.astype(float)) ** 2))
+
+
+def test_auto_blends_the_classical_result_with_the_learned_pass_and_gains_on_both():
+    from core.ai import ai_deblur
+
+    img, gt = _defocused()
+    d = diagnose(img)
+    classical, check0 = restore_checked(img, d, ai_share=0.0)
+    blended, check = restore_checked(img, d)
+    assert check0 is not None
+    assert check0.ai_share == 0.0
+    assert check0.note() == ""
+    assert check is not None
+    assert not check.use_ai
+    assert check.ai_share == AI_SHARE == 0.5
+    assert "blended with the learned pass (50 % learned)" in check.note()
+    np.testing.assert_array_equal(classical, deblur(img, d.psf))
+    learned = ai_deblur(img)
+    np.testing.assert_array_equal(blended, blend_results(classical, learned, 0.5))
+    # two estimates that err differently: their mean is closer to the sharp scene than either
+    assert _psnr(blended, gt) > max(_psnr(classical, gt), _psnr(learned, gt)) + 0.2
+
+
+def test_blend_results_keeps_dtype_alpha_and_rounds():
+    a = np.array([[[10, 20, 30, 255]]], np.uint8)
+    b = np.array([[[11, 40, 30, 255]]], np.uint8)
+    out = blend_results(a, b, 0.5)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, [[[10, 30, 30, 255]]])  # 10.5 rounds to even
+    np.testing.assert_array_equal(blend_results(a, b, 0.0), a)
+    np.testing.assert_array_equal(blend_results(a, b, 1.0), b)
+    hdr = blend_results(np.float32([[2.0, 0.0]]), np.float32([[4.0, 1.0]]), 0.25)
+    assert hdr.dtype == np.float32
+    np.testing.assert_allclose(hdr, [[2.5, 0.25]])
+    with pytest.raises(ValueError, match="same shape and dtype"):
+        blend_results(a, b.astype(np.uint16), 0.5)
+    with pytest.raises(ValueError, match="within 0..1"):
+        blend_results(a, b, 1.5)
+
+
+def test_cli_ai_share(tmp_path, capsys):
+    img, _ = _defocused(160)
+    src = tmp_path / "in.png"
+    write_image(src, img)
+    half, none_ = tmp_path / "half.png", tmp_path / "none.png"
+    assert main(["deblur", str(src), "-o", str(half)]) == 0
+    assert "blended with the learned pass (50 % learned)" in capsys.readouterr().out
+    assert main(["deblur", str(src), "-o", str(none_), "--ai-share", "0"]) == 0
+    assert "learned pass" not in capsys.readouterr().out
+    d = diagnose(img)
+    np.testing.assert_array_equal(read_image(none_).pixels, deblur(img, d.psf))
+    assert not np.array_equal(read_image(half).pixels, read_image(none_).pixels)
+    bad = tmp_path / "bad.png"
+    assert main(["deblur", str(src), "-o", str(bad), "--ai-share", "30", "--mode", "motion"]) == 2
+    assert "--ai-share" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main(["deblur", str(src), "-o", str(bad), "--ai-share", "130"])
+    assert "--ai-share must be a number from 0 to 100" in capsys.readouterr().err
+    assert not bad.exists()
+
+
+def test_a_recipes_first_pass_says_it_was_blended():
+    from core.layer_stack import run_recipe
+    from core.recipes import load_preset
+
+    img, _ = _defocused(192)
+    step = run_recipe(img, load_preset("landscape")).provenance["steps"][0]
+    assert step["pass"] == "classical-auto+ai"
+    assert step["ai_share"] == 0.5
+    assert step["model"]
+    assert "error" not in step["model"]

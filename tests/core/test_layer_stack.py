@@ -227,14 +227,17 @@ def test_ai_pass_is_used_when_core_ai_imports(monkeypatch):
 
     fake = types.ModuleType("core.ai")
     fake.ai_deblur = ai_deblur
-    fake.model_info = lambda: {"name": "fake-net", "sha256": "ab" * 32}
+    fake.default_model_name = lambda: "fake-net"
+    fake.model_info = lambda name: types.SimpleNamespace(
+        name=name, version="0.1.0", sha256="ab" * 32, licence="MIT"
+    )
     monkeypatch.setitem(sys.modules, "core.ai", fake)
     img = _image(np.uint8)
     stack = run_recipe(img, _recipe('op = "deblur"\nmethod = "ai"\nstrength = 70'))
     assert calls == [(70.0, False)]
     info = stack.provenance["steps"][0]
     assert info["pass"] == "ai"
-    assert info["model"] == {"name": "fake-net", "sha256": "ab" * 32}
+    assert info["model"] == {"name": "fake-net", "version": "0.1.0", "sha256": "ab" * 32}
     np.testing.assert_array_equal(stack.flatten(), ai_deblur(img))
 
 
@@ -335,7 +338,10 @@ def test_portrait_preset_on_a_face_is_the_steps_applied_in_turn(shared_deblur):
         "Sharpened (faces and eyes)",
     ]
     d = diagnose(img)
-    x1 = img.copy() if d.kind == "sharp" else deblur(img, d.psf, method="sparse", strength=50)
+    from core.crosscheck import restore_checked
+
+    # Auto's first pass: classical deblur blended with the learned pass
+    x1 = img.copy() if d.kind == "sharp" else restore_checked(img, d, strength=50)[0]
     m2 = feather(face_mask(x1).mask, 6)
     assert m2.max() == 1  # a face was found
     x2 = apply_through_mask(x1, soften(x1, 0.5), m2 * np.float32(0.5), linear=True)
