@@ -87,10 +87,12 @@ def score(x: np.ndarray, gt: np.ndarray) -> float:
 def classical(b8: np.ndarray) -> dict[str, np.ndarray]:
     """The classical blind pipeline (sparse, wiener) and "auto": what Auto mode ships
     (core.crosscheck.restore_checked), the sparse result blended half and half with the AI
-    pass, or the AI pass alone when the cross-check rejects the sparse result."""
+    pass, or the AI pass alone when the cross-check rejects the sparse result or finds blur in
+    a photo the analysis called sharp."""
     d = diagnose(b8)
-    if d.kind == "sharp" or d.psf is None:
-        return {"sparse": b8, "wiener": b8, "auto": b8}
+    if d.kind == "sharp" or d.psf is None:  # Auto asks the AI pass for a second opinion
+        check = cross_check(b8, d)
+        return {"sparse": b8, "wiener": b8, "auto": ai_deblur(b8) if check and check.use_ai else b8}
     out = {m: deblur(b8, d.psf, method=m) for m in ("sparse", "wiener")}
     check = cross_check(b8, d)
     if check is None:

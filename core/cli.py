@@ -265,8 +265,6 @@ def _run_deblur(args: argparse.Namespace) -> int:
             if not args.quiet:
                 bar.close()
                 print(f"diagnosis: {d.kind} (confidence {d.confidence:.2f}): {d.explanation}")
-            if d.kind == "sharp":
-                return pixels.copy()
             from .crosscheck import AI_SHARE, restore_checked
 
             out, check = restore_checked(

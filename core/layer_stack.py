@@ -244,12 +244,10 @@ def _first_pass(
     diag = d.to_json()
     diag.pop("timings_s", None)
     info["diagnosis"] = diag
-    if d.kind == "sharp":
-        info["note"] = "the photo is already sharp: the first pass left the pixels unchanged"
-        return image.copy(), info
-    info["psf"] = {"size_px": list(d.psf.shape), "kernel": np.round(d.psf, 5).tolist()}
     from .crosscheck import restore_checked
 
+    if d.kind != "sharp":
+        info["psf"] = {"size_px": list(d.psf.shape), "kernel": np.round(d.psf, 5).tolist()}
     out, check = restore_checked(
         image,
         d,
@@ -258,7 +256,12 @@ def _first_pass(
         linear_input=linear_input,
         progress=rep.sub(0.3, 1.0),
     )
-    if check is not None:
+    if d.kind == "sharp" and (check is None or not check.use_ai):
+        info["note"] = "the photo is already sharp: the first pass left the pixels unchanged"
+        return out, info
+    if check is not None and check.sharpness_gain is not None:
+        info["sharpness_gain"] = round(check.sharpness_gain, 3)
+    elif check is not None:
         info["cross_check_db"] = round(check.disagreement_db, 2)
     if check is not None and check.ai_share > 0:
         module, _ = _load_ai()

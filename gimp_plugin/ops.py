@@ -195,7 +195,22 @@ def apply(
             bar = Reporter(progress)
             d = analyse(spec, pixels, linear_input=request["linear_input"], crop=crop,
                         progress=bar.sub(0.0, ANALYSIS_SHARE))
-            sharp = d.kind == "sharp"
+            from core.crosscheck import restore_checked
+
+            # a photo found sharp comes back unchanged unless the learned pass finds blur
+            out, check = restore_checked(
+                pixels,
+                d,
+                analysed=_analysed(pixels, crop),
+                check=spec["mode"] == "auto",  # a forced family is not second-guessed
+                method=request["method"],
+                strength=request["strength"],
+                linear_input=request["linear_input"],
+                channels=request["channels"],
+                clip=clip,
+                progress=bar.sub(ANALYSIS_SHARE, 1.0),
+            )
+            sharp = d.kind == "sharp" and (check is None or not check.use_ai)
             if info is not None:
                 info["diagnosis"] = d.to_json()
                 info["unchanged"] = sharp
@@ -204,26 +219,10 @@ def apply(
                     if sharp
                     else f"{d.explanation} (confidence {d.confidence:.2f}); deblurred with it."
                 )
+                if check is not None and check.note() and not sharp:
+                    info["message"] = f"{d.explanation} {check.note()}"
             if sharp:
                 bar(1.0, "done: no blur found")
-                out = pixels.copy()
-            else:
-                from core.crosscheck import restore_checked
-
-                out, check = restore_checked(
-                    pixels,
-                    d,
-                    analysed=_analysed(pixels, crop),
-                    check=spec["mode"] == "auto",  # a forced family is not second-guessed
-                    method=request["method"],
-                    strength=request["strength"],
-                    linear_input=request["linear_input"],
-                    channels=request["channels"],
-                    clip=clip,
-                    progress=bar.sub(ANALYSIS_SHARE, 1.0),
-                )
-                if check is not None and check.note() and info is not None:
-                    info["message"] = f"{d.explanation} {check.note()}"
         else:
             out = deblur(
                 pixels,
