@@ -17,7 +17,7 @@ analysed region, and when it sharpens it clearly (mean gradient up by more than
 of leaving the photo alone. On a sharp photo the network has nothing to undo and mostly removes
 noise, which lowers the mean gradient (162 sharp McMaster/Set14/Kodak views, clean, noisy and
 downscaled: gain at most 1.047; the 9 blurred validation images of seeds 2026-2027 the
-analysis called sharp: 0.91-1.26, 5 above 1.07, where the learned pass gained 1.4-3.7 dB).
+analysis called sharp: 0.91-1.26, 5 above 1.07, where the learned pass gained 0.3-3.7 dB).
 
 A classical result that passes is then **blended** with the AI pass over the whole photo, half
 and half (:data:`AI_SHARE`): the two make different mistakes (deconvolution rings and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -79,6 +80,14 @@ def test_a_sharp_photo_stays_sharp_and_a_blurred_one_called_sharp_gets_the_learn
     assert main(["deblur", str(src), "-o", str(dst)]) == 0
     assert "the learned pass was used" in capsys.readouterr().out
     np.testing.assert_array_equal(read_image(dst).pixels, out)
+    # analyze says what deblur will do
+    assert main(["analyze", str(src), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["type"] == "sharp"
+    assert record["learned_pass"]["finds_blur"] is True
+    assert record["learned_pass"]["sharpness_gain"] > SHARP_GAIN
+    assert main(["analyze", str(src)]) == 0
+    assert "will be used by deblur (Auto)" in capsys.readouterr().out
 
 
 def test_auto_uses_the_learned_pass_when_the_blur_estimate_is_far_off(
