@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from .color import linear_to_srgb
 from .dtype import split_alpha, to_float32
 from .errors import MissingDependencyError
 from .progress import ProgressCallback
@@ -164,7 +165,11 @@ def cross_check(
         return np.clip(to_float32(c), 0.0, 1.0)
 
     if diagnosis.kind == "sharp":
-        gain = _mean_gradient(colour(learned)) / max(_mean_gradient(colour(region)), 1e-9)
+        # measured on sRGB-encoded values (as SHARP_GAIN was set), whatever the data's encoding
+        def encoded(a: np.ndarray) -> np.ndarray:
+            return linear_to_srgb(colour(a)) if linear_input else colour(a)
+
+        gain = _mean_gradient(encoded(learned)) / max(_mean_gradient(encoded(region)), 1e-9)
         return CrossCheck(
             disagreement_db=float("nan"),
             change_ratio=float("nan"),

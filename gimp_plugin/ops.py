@@ -159,6 +159,18 @@ def analyze(
             f"{d.explanation}\nType: {d.kind}; confidence {d.confidence:.2f}; "
             f"parameters: {values}."
         )
+        if d.kind == "sharp":  # Deblur's Auto asks the learned pass for a second opinion
+            from core.crosscheck import cross_check
+
+            second = cross_check(_analysed(pixels, crop), d, linear_input=linear)
+            if second is not None and second.sharpness_gain is not None:
+                info["diagnosis"]["learned_pass"] = {
+                    "sharpness_gain": round(second.sharpness_gain, 4),
+                    "finds_blur": second.use_ai,
+                }
+                if second.use_ai:
+                    note = second.note().replace("was used", "will be used by Deblur (Auto)")
+                    info["message"] += f"\n{note}"
     return {
         "psf": (picture.astype(np.float32) / np.float32(255))[..., None],
         "focus": np.ascontiguousarray(focus, dtype=np.float32)[..., None],

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.psf import gaussian_psf, motion_psf
+from core.psf import defocus_psf, gaussian_psf, motion_psf
 from gimp_plugin import engine, errors, npyio, params
 
 REPO = Path(__file__).resolve().parents[2]
@@ -527,6 +527,34 @@ def test_analyze_names_the_motion_blur_in_a_small_box():
     info = {}
     ops.analyze(params.analyze_request({}), blurred, crop=(20, 24, 120, 150), info=info)
     assert info["diagnosis"]["type"] == "motion"
+
+
+def test_analyze_and_auto_ask_the_learned_pass_about_a_photo_called_sharp(monkeypatch):
+    import dataclasses
+
+    import core.diagnose
+    from gimp_plugin import ops
+
+    sharp, _ = _scene_linear()
+    info = {}
+    ops.analyze(params.analyze_request({}), sharp, info=info)
+    assert info["diagnosis"]["type"] == "sharp"
+    assert info["diagnosis"]["learned_pass"]["finds_blur"] is False
+    # a blurred layer the analysis calls sharp (replayed): the learned pass finds the blur
+    blurred, truth = _scene_linear(defocus_psf(2.0))
+    real = core.diagnose.diagnose
+    monkeypatch.setattr(
+        core.diagnose, "diagnose", lambda *a, **k: dataclasses.replace(real(*a, **k), kind="sharp")
+    )
+    info = {}
+    ops.analyze(params.analyze_request({}), blurred, info=info)
+    assert info["diagnosis"]["learned_pass"]["finds_blur"] is True
+    assert "will be used by Deblur (Auto)" in info["message"]
+    info = {}
+    out = ops.apply(params.deblur_request({"mode": "auto"}), blurred, info=info)
+    assert info["unchanged"] is False
+    assert "the learned pass was used" in info["message"]
+    assert np.abs(out - truth).mean() < np.abs(blurred - truth).mean()
 
 
 def test_analyze_diagnoses_the_box_and_maps_the_whole_layer():
