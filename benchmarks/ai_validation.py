@@ -84,23 +84,26 @@ def score(x: np.ndarray, gt: np.ndarray) -> float:
     return psnr_db(x[c], gt[c])
 
 
-def classical(b8: np.ndarray) -> dict[str, np.ndarray]:
+def classical(b8: np.ndarray, learned: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The classical blind pipeline (sparse, wiener) and "auto": what Auto mode ships
     (core.crosscheck.restore_checked), the sparse result blended half and half with the AI
     pass, or the AI pass alone when the cross-check rejects the sparse result or finds blur in
-    a photo the analysis called sharp."""
+    a photo the analysis called sharp. ``learned``: ``ai_deblur(b8)`` when already computed."""
+
+    def ai() -> np.ndarray:
+        return ai_deblur(b8) if learned is None else learned
+
     d = diagnose(b8)
-    if d.kind == "sharp" or d.psf is None:  # Auto asks the AI pass for a second opinion
-        check = cross_check(b8, d)
-        return {"sparse": b8, "wiener": b8, "auto": ai_deblur(b8) if check and check.use_ai else b8}
-    out = {m: deblur(b8, d.psf, method=m) for m in ("sparse", "wiener")}
     check = cross_check(b8, d)
+    if d.kind == "sharp" or d.psf is None:  # Auto asks the AI pass for a second opinion
+        return {"sparse": b8, "wiener": b8, "auto": ai() if check and check.use_ai else b8}
+    out = {m: deblur(b8, d.psf, method=m) for m in ("sparse", "wiener")}
     if check is None:
         out["auto"] = out["sparse"]
     elif check.use_ai:
-        out["auto"] = ai_deblur(b8)
+        out["auto"] = ai()
     else:
-        out["auto"] = blend_results(out["sparse"], ai_deblur(b8), AI_SHARE)
+        out["auto"] = blend_results(out["sparse"], ai(), AI_SHARE)
     return out
 
 
@@ -125,8 +128,10 @@ def run_validation(args: argparse.Namespace) -> dict:
                     "blurred": score(b8, gt),
                 }
                 t = time.perf_counter()
+                learned = None
                 if args.ai:
-                    row["ai"] = score(ai_deblur(b8), gt)
+                    learned = ai_deblur(b8)
+                    row["ai"] = score(learned, gt)
                     row["ai_s"] = time.perf_counter() - t
                 key = f"{name}/{f.name}/{fam}/{args.seed}"
                 if args.classical and key in cache and cache[key]["blurred"] == row["blurred"]:
@@ -134,7 +139,7 @@ def run_validation(args: argparse.Namespace) -> dict:
                     row["classical_cached"] = True
                 elif args.classical:
                     t = time.perf_counter()
-                    for m, out in classical(b8).items():
+                    for m, out in classical(b8, learned).items():
                         row[m] = score(out, gt)
                     row["classical_s"] = time.perf_counter() - t
                     cache[key] = {k: row[k] for k in ("blurred", "sparse", "wiener", "classical_s")}
@@ -168,9 +173,10 @@ def run_gopro(classical_too: bool) -> list[dict]:
     for stem in ("Flower", "Istanbul"):
         b = load_rgb(DEBLUR_DATA / "gopro_samples" / f"{stem}_blur1.png")
         s = load_rgb(DEBLUR_DATA / "gopro_samples" / f"{stem}_sharp1.png")
-        row = {"pair": stem, "blurred": psnr_db(b, s), "ai": psnr_db(ai_deblur(b), s)}
+        learned = ai_deblur(b)
+        row = {"pair": stem, "blurred": psnr_db(b, s), "ai": psnr_db(learned, s)}
         if classical_too:
-            for m, res in classical(b).items():
+            for m, res in classical(b, learned).items():
                 row[m] = psnr_db(res, s)
         out.append(row)
         print(json.dumps(row), flush=True)

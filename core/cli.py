@@ -539,18 +539,15 @@ def _run_analyze(args: argparse.Namespace) -> int:
             second = cross_check(img.pixels, d, linear_input=args.linear)
         if args.json:
             record = {"file": str(src), **d.to_json()}
-            if second is not None and second.sharpness_gain is not None:
-                record["learned_pass"] = {
-                    "sharpness_gain": round(second.sharpness_gain, 4),
-                    "finds_blur": second.use_ai,
-                }
+            if second is not None and second.learned_pass_json() is not None:
+                record["learned_pass"] = second.learned_pass_json()
             print(json.dumps(record))
         else:
             params = ", ".join(f"{k} {v:.1f}" for k, v in d.params.items())
             print(f"{src}: {d.kind} (confidence {d.confidence:.2f}; {params})")
             print(f"  {d.explanation}")
             if second is not None and second.use_ai:
-                print(f"  {second.note().replace('was used', 'will be used by deblur (Auto)')}")
+                print(f"  {second.note('will be used by deblur (Auto)')}")
             secs = sum(d.timings_s.values())
             x, y, w, h = d.region
             print(f"  analysed {w}x{h} px at ({x}, {y}) in {secs:.1f} s")

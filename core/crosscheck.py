@@ -36,10 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from .color import linear_to_srgb
+from .compare import sharpness
 from .dtype import split_alpha, to_float32
 from .errors import MissingDependencyError
 from .progress import ProgressCallback
@@ -55,6 +55,7 @@ __all__ = [
     "SHARP_GAIN",
     "blend_results",
     "cross_check",
+    "left_unchanged",
     "restore_checked",
 ]
 
@@ -84,14 +85,17 @@ class CrossCheck:
     ai_share: float = 0.0  # what the AI pass weighs in the result restore_checked returned
     sharpness_gain: float | None = None  # a photo found sharp: what the AI pass did to it
 
-    def note(self) -> str:
+    def note(self, outcome: str = "was used") -> str:
+        """One line for the user ("" when there is nothing to say); ``outcome`` completes
+        "the learned pass ..." for a photo found sharp (analysis reports say what deblur will
+        do)."""
         if self.sharpness_gain is not None:
             if not self.use_ai:
                 return ""
             return (
                 "The edges looked sharp, but the learned pass sharpens the analysed region "
                 f"clearly (mean gradient +{(self.sharpness_gain - 1) * 100:.0f} %): there is "
-                "blur to remove, and the learned pass was used."
+                f"blur to remove, and the learned pass {outcome}."
             )
         if not self.use_ai:
             if 0.0 < self.ai_share < 1.0:
@@ -106,13 +110,17 @@ class CrossCheck:
             "pass was used instead."
         )
 
+    def learned_pass_json(self) -> dict[str, Any] | None:
+        """The second opinion on a photo found sharp, for analysis reports (else None)."""
+        if self.sharpness_gain is None:
+            return None
+        return {"sharpness_gain": round(self.sharpness_gain, 4), "finds_blur": self.use_ai}
 
-def _mean_gradient(colour: np.ndarray) -> float:
-    """Mean Sobel gradient magnitude of the channel mean (as ``core.compare.sharpness``)."""
-    y = colour.mean(axis=2) if colour.ndim == 3 else colour
-    gx = cv2.Sobel(y.astype(np.float32), cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(y.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3)
-    return float(np.mean(np.hypot(gx, gy)))
+
+def left_unchanged(diagnosis: Diagnosis, check: CrossCheck | None) -> bool:
+    """Whether :func:`restore_checked` gave the photo back as it was: found sharp, and the
+    learned pass agreed (or is not installed)."""
+    return diagnosis.kind == "sharp" and (check is None or not check.use_ai)
 
 
 def _psnr_db(a: np.ndarray, b: np.ndarray) -> float:
@@ -169,7 +177,7 @@ def cross_check(
         def encoded(a: np.ndarray) -> np.ndarray:
             return linear_to_srgb(colour(a)) if linear_input else colour(a)
 
-        gain = _mean_gradient(encoded(learned)) / max(_mean_gradient(encoded(region)), 1e-9)
+        gain = sharpness(encoded(learned)) / max(sharpness(encoded(region)), 1e-9)
         return CrossCheck(
             disagreement_db=float("nan"),
             change_ratio=float("nan"),
@@ -259,7 +267,7 @@ def restore_checked(
 
         out = ai_deblur(image, strength=strength, linear_input=linear_input, progress=progress)
         return out, replace(found, ai_share=1.0)
-    if diagnosis.kind == "sharp":  # and the learned pass agrees (or is not installed)
+    if left_unchanged(diagnosis, found):
         return image.copy(), found
     from .deblur import deblur
 

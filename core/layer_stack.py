@@ -244,7 +244,7 @@ def _first_pass(
     diag = d.to_json()
     diag.pop("timings_s", None)
     info["diagnosis"] = diag
-    from .crosscheck import restore_checked
+    from .crosscheck import left_unchanged, restore_checked
 
     if d.kind != "sharp":
         info["psf"] = {"size_px": list(d.psf.shape), "kernel": np.round(d.psf, 5).tolist()}
@@ -256,7 +256,7 @@ def _first_pass(
         linear_input=linear_input,
         progress=rep.sub(0.3, 1.0),
     )
-    if d.kind == "sharp" and (check is None or not check.use_ai):
+    if left_unchanged(d, check):
         info["note"] = "the photo is already sharp: the first pass left the pixels unchanged"
         return out, info
     if check is not None and check.sharpness_gain is not None:

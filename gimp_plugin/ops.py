@@ -163,14 +163,10 @@ def analyze(
             from core.crosscheck import cross_check
 
             second = cross_check(_analysed(pixels, crop), d, linear_input=linear)
-            if second is not None and second.sharpness_gain is not None:
-                info["diagnosis"]["learned_pass"] = {
-                    "sharpness_gain": round(second.sharpness_gain, 4),
-                    "finds_blur": second.use_ai,
-                }
+            if second is not None and second.learned_pass_json() is not None:
+                info["diagnosis"]["learned_pass"] = second.learned_pass_json()
                 if second.use_ai:
-                    note = second.note().replace("was used", "will be used by Deblur (Auto)")
-                    info["message"] += f"\n{note}"
+                    info["message"] += f"\n{second.note('will be used by Deblur (Auto)')}"
     return {
         "psf": (picture.astype(np.float32) / np.float32(255))[..., None],
         "focus": np.ascontiguousarray(focus, dtype=np.float32)[..., None],
@@ -207,7 +203,7 @@ def apply(
             bar = Reporter(progress)
             d = analyse(spec, pixels, linear_input=request["linear_input"], crop=crop,
                         progress=bar.sub(0.0, ANALYSIS_SHARE))
-            from core.crosscheck import restore_checked
+            from core.crosscheck import left_unchanged, restore_checked
 
             # a photo found sharp comes back unchanged unless the learned pass finds blur
             out, check = restore_checked(
@@ -222,7 +218,7 @@ def apply(
                 clip=clip,
                 progress=bar.sub(ANALYSIS_SHARE, 1.0),
             )
-            sharp = d.kind == "sharp" and (check is None or not check.use_ai)
+            sharp = left_unchanged(d, check)
             if info is not None:
                 info["diagnosis"] = d.to_json()
                 info["unchanged"] = sharp
