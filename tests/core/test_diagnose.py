@@ -299,3 +299,51 @@ def test_the_cepstrum_pins_a_linear_motion(length, angle):
     # a round blur has no such dip
     round_dip = motion_cepstrum(_gray(_blurred(gaussian_psf(2.5), seed=4, size=512)), 30, 21)[2]
     assert round_dip > dip / 2
+
+
+def _photo(shared_deblur, name: str, psf: np.ndarray, seed: int = 7) -> np.ndarray:
+    """A shared sharp photo blurred in linear light by ``psf``, 1 % noise, 8-bit."""
+    sharp = cv2.imread(str(shared_deblur / "sharp" / name))[:, :, ::-1]
+    rng = np.random.default_rng(seed)
+    lin = srgb_to_linear(sharp.astype(np.float32) / 255)
+    b = cv2.filter2D(lin, -1, psf[::-1, ::-1].astype(np.float32), borderType=cv2.BORDER_REFLECT)
+    b = np.clip(b + rng.normal(0, 0.01, b.shape).astype(np.float32), 0, 1)
+    return np.rint(linear_to_srgb(b) * 255).astype(np.uint8)
+
+
+def _path_psf(points: list[tuple[float, float]], n: int = 21) -> np.ndarray:
+    """A camera path through ``points`` (x, y), drawn as straight pieces on an n x n grid."""
+    k = np.zeros((n, n), np.float32)
+    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True):
+        for t in np.linspace(0, 1, 60):
+            k[int(round(y0 + t * (y1 - y0))), int(round(x0 + t * (x1 - x0)))] += 1
+    return k / k.sum()
+
+
+def test_a_shake_path_the_spectrum_does_not_confirm_as_a_line_is_not_called_motion(
+    shared_deblur,
+):
+    # a zig-zag path 15 px across: its blind kernel looks like a 10 px streak (it was called
+    # linear motion), but the photo's spectrum lacks that line's regular zeros
+    zigzag = _path_psf([(3, 12), (9, 8), (13, 12), (18, 9)])
+    d = diagnose(_photo(shared_deblur, "kodak24/kodim10.png", zigzag))
+    assert d.kind == "shake"
+    assert d.evidence["line_consistency"] > -1.2
+    assert "shake" in d.explanation.lower()
+
+
+def test_a_compact_shake_path_is_not_called_round(shared_deblur):
+    # a small closed loop: its blind kernel is a round blob (it was called a 3.3 px disk), but
+    # no disk or Gaussian explains the photo's radial spectrum well, as a round blur would
+    loop = _path_psf([(8, 8), (13, 9), (12, 13), (8, 12), (10, 10)])
+    d = diagnose(_photo(shared_deblur, "kodak24/kodim02.png", loop))
+    assert d.kind == "shake"
+
+
+def test_a_disk_replaces_a_contradicted_kernel_when_the_spectrum_shows_its_rings(shared_deblur):
+    # kodim19's fence makes the blind kernel of a 3.5 px disk directional and wrong; the
+    # fallback used to assume a mild Gaussian (sigma 1.1 px), the spectrum's rings give the disk
+    d = diagnose(_photo(shared_deblur, "kodak24/kodim19.png", defocus_psf(3.5)))
+    assert d.kind == "defocus"
+    assert "not used" in d.explanation
+    assert abs(d.params["radius_px"] - 3.5) / 3.5 <= 0.15
