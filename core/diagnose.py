@@ -651,7 +651,7 @@ def diagnose(
         if disk is not None:
             candidates["defocus"], disk_sized = disk, True
     elif mode == "auto" and kind == "shake":
-        disk = _disk_from_spectrum(round_fits, body, plain=True)
+        disk = _disk_from_spectrum(round_fits, body, _SPECTRUM_DISK_PLAIN, wide=False)
         if disk is not None:
             kind, candidates["defocus"], disk_sized = "defocus", disk, True
     if mode == "auto" and kind == "motion":
@@ -669,7 +669,7 @@ def diagnose(
     line_consistency = None
     if kind == "motion":  # (the streak test above is about the kernel's own streak)
         candidates["motion"], dip = _motion_from_cepstrum(crop, body, candidates["motion"])
-    if mode == "auto" and kind == "motion" and not from_spectrum:
+    if mode == "auto" and kind == "motion":
         line_consistency = kernel_spectrum_consistency(crop, candidates["motion"][2])
         # (a kernel that is itself a clean straight streak is kept whatever the test says)
         if motion_fit > _USE_MODEL_FIT and (
@@ -690,8 +690,8 @@ def diagnose(
                     "motion's regular zeros: taken as a camera-shake path.)"
                 )
     if kind == "defocus" and not from_spectrum and "sigma_px" in candidates["defocus"][1]:
-        residual, _, _ = candidates["defocus"]
-        sigma = candidates["defocus"][1]["sigma_px"] * _KERNEL_SIGMA_SCALE
+        residual, fitted, _ = candidates["defocus"]
+        sigma = fitted["sigma_px"] * _KERNEL_SIGMA_SCALE
         candidates["defocus"] = (residual, {"sigma_px": sigma}, gaussian_psf(sigma))
     if kind == "shake":
         params = {"extent_px": _extent(psf), "spread_px": spread, "edge_width_px": width}
@@ -746,7 +746,7 @@ def diagnose(
         fallback = None
         if consistency is not None and consistency > _KERNEL_INCONSISTENT:
             # a disk whose zero rings the spectrum shows plainly, else the safe mild Gaussian
-            fallback = _disk_from_spectrum(round_fits, body, strict=True)
+            fallback = _disk_from_spectrum(round_fits, body, wide=False)
             fallback = fallback or _round_blur_from_spectrum(round_fits, ("sigma_px",))
         if fallback is not None:
             _, round_params, kernel = fallback
@@ -900,25 +900,20 @@ def _motion_from_cepstrum(
 def _disk_from_spectrum(
     fits: dict[str, tuple[float, float]],
     body: np.ndarray,
-    plain: bool = False,
-    strict: bool = False,
+    ratio: float = _SPECTRUM_DISK,
+    wide: bool = True,
 ) -> tuple[float, dict[str, float], np.ndarray] | None:
-    """The spectrum's disk (``fits`` from fit_round_spectrum) when it explains the photo
-    clearly better than any Gaussian (see _SPECTRUM_DISK; with ``strict``, only that test;
-    with ``plain``, _SPECTRUM_DISK_PLAIN), as ``(residual against the estimated kernel,
+    """The spectrum's disk (``fits`` from fit_round_spectrum) when its residual is under
+    ``ratio`` times the best Gaussian's (with ``wide``, also under _SPECTRUM_DISK_WIDE times it
+    when no Gaussian up to the widest tried fits), as ``(residual against the estimated kernel,
     params, kernel)``; else None."""
     if not fits:
         return None
     disk_res, radius = fits["radius_px"]
     gauss_res, sigma = fits["sigma_px"]
-    if plain:
-        clear = disk_res < _SPECTRUM_DISK_PLAIN * gauss_res
-    elif strict:
-        clear = disk_res < _SPECTRUM_DISK * gauss_res
-    else:
-        clear = disk_res < _SPECTRUM_DISK * gauss_res or (
-            sigma >= _SPECTRUM_SIGMA_MAX_PX and disk_res < _SPECTRUM_DISK_WIDE * gauss_res
-        )
+    clear = disk_res < ratio * gauss_res or (
+        wide and sigma >= _SPECTRUM_SIGMA_MAX_PX and disk_res < _SPECTRUM_DISK_WIDE * gauss_res
+    )
     if clear:
         model = defocus_psf(radius)
         residual = _residual(normalize_psf(body).astype(np.float64), model)
