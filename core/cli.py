@@ -504,7 +504,14 @@ def _configure_analyze(p: argparse.ArgumentParser) -> None:
         help="write the focus map (white = in focus, black = blurred; one input)",
     )
     p.add_argument("--mode", choices=("auto", "motion", "shake", "focus"), default="auto")
-    p.add_argument("--max-blur", type=int, default=35, metavar="PX", help="largest blur considered")
+    p.add_argument(
+        "--max-blur",
+        type=int,
+        default=69,
+        metavar="PX",
+        help="largest blur considered (the kernel is estimated in a 35 px frame first, "
+        "and again up to this size when the blur runs past it)",
+    )
     p.add_argument("--linear", action="store_true", help="the data is already linear light")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -47,6 +47,7 @@ __all__ = [
     "spectral_anisotropy",
     "fit_round_spectrum",
     "streak_bend",
+    "kernel_frame_mass",
     "kernel_spectrum_consistency",
     "motion_cepstrum",
     "KINDS",
@@ -130,6 +131,12 @@ _SPECTRUM_DISK_WIDE = 0.7  # ...or this much better when no Gaussian up to sigma
 # more (two Gaussians on the 276-px face photo, sized 24 % and 200 % off, 1.9-2.1x); 8 of the 13
 # shake paths called round 1.2-3.3x. Below this gain a blur is not called round.
 _ROUND_SPECTRUM_GAIN = 4.0
+# The kernel is first estimated in a 35-px frame (most blur, faster and steadier); when more
+# than _FRAME_MASS of its mass lies within _FRAME_BAND_PX of the frame, the blur is larger than
+# the frame and the kernel is estimated again in the largest frame allowed (max_blur_px).
+_FIRST_KERNEL_PX = 35
+_FRAME_BAND_PX = 2
+_FRAME_MASS = 0.005
 
 
 @dataclass(frozen=True)
@@ -514,7 +521,7 @@ def _around(gray: np.ndarray, region: tuple[int, int, int, int], side: int) -> n
 def diagnose(
     image: np.ndarray,
     *,
-    max_blur_px: int = 35,
+    max_blur_px: int = 69,
     region_px: int = 512,
     linear_input: bool = False,
     mode: str = "auto",
@@ -525,8 +532,10 @@ def diagnose(
     Parameters
     ----------
     image : ndarray, any supported dtype, (H, W) or (H, W, C)
-    max_blur_px : int, default 35
-        Largest blur extent considered (the kernel side).
+    max_blur_px : int, default 69
+        Largest blur extent considered (the kernel side). The kernel is estimated in a 35-px
+        frame first, and in this one when the blur runs past that frame
+        (:func:`kernel_frame_mass`; the evidence's ``kernel_frame_mass``).
     region_px : int, default 512
         Side of the analysed square (picked where the image has the most edge detail).
     linear_input : bool
@@ -547,8 +556,9 @@ def diagnose(
     rep = Reporter(progress)
     t0 = time.perf_counter()
     gray = _gray_linear(image, linear_input)
-    size = int(max_blur_px) | 1
-    side = max(region_px, 4 * size)
+    largest = int(max_blur_px) | 1
+    size = min(_FIRST_KERNEL_PX, largest)
+    side = max(region_px, 4 * largest)
     x0, y0, w, h = _pick_region(gray, side)
     crop = gray[y0 : y0 + h, x0 : x0 + w].astype(np.float64)
     if min(crop.shape) < max(16, 2 * 3):
@@ -557,7 +567,8 @@ def diagnose(
             "it needs at least 16x16 px"
         )
         raise ValueError(msg)
-    size = min(size, (min(crop.shape) // 2 - 1) | 1)
+    fits_crop = (min(crop.shape) // 2 - 1) | 1
+    size, largest = min(size, fits_crop), min(largest, fits_crop)
     widths = edge_widths_px(_around(gray, (x0, y0, w, h), 2048))
     width = float(np.nanmax(widths)) if np.isfinite(widths).any() else 0.0
     finite = widths[np.isfinite(widths)]
@@ -584,7 +595,16 @@ def diagnose(
     spectrum = spectral_anisotropy(crop)
     # the kernel's shape names and sizes the blur: estimated at full resolution even when noisy
     shape_params = BlindParams(noisy_sigma=math.inf)
-    psf = estimate_psf(crop, size, params=shape_params, progress=rep.sub(0.0, 0.9))
+    at_frame = None
+    if largest > size:
+        psf = estimate_psf(crop, size, params=shape_params, progress=rep.sub(0.0, 0.45))
+        at_frame = kernel_frame_mass(psf)
+        if at_frame > _FRAME_MASS:
+            # the blur runs past the kernel's frame (cut off there): estimated again, larger
+            size = largest
+            psf = estimate_psf(crop, size, params=shape_params, progress=rep.sub(0.45, 0.9))
+    else:
+        psf = estimate_psf(crop, size, params=shape_params, progress=rep.sub(0.0, 0.9))
     t2 = time.perf_counter()
     body = _clean_for_shape(psf)
     major, minor, _ = _moments(body)
@@ -779,6 +799,8 @@ def diagnose(
         evidence["spectrum_anisotropy"] = spectrum
     if consistency is not None:
         evidence["kernel_consistency"] = consistency
+    if at_frame is not None:
+        evidence["kernel_frame_mass"] = at_frame
     if dip is not None:
         evidence["cepstrum_dip"] = dip
     if line_consistency is not None:
@@ -786,6 +808,22 @@ def diagnose(
     return Diagnosis(
         kind, conf, params, kernel.astype(np.float32), text, recoverable, region, timings, evidence
     )
+
+
+def kernel_frame_mass(psf: np.ndarray, band_px: int = _FRAME_BAND_PX) -> float:
+    """Share of the kernel's mass within ``band_px`` of its frame.
+
+    A blur wider than the kernel's frame is cut off there: the estimate puts the part it can
+    still explain against the frame, or spreads into a cloud that fills it. A kernel that fits
+    its frame leaves the outer band empty (the estimator centres it on its mass).
+    """
+    k = np.clip(np.asarray(psf, np.float64), 0, None)
+    total = float(k.sum())
+    b = int(band_px)
+    if total <= 0 or min(k.shape) <= 2 * b:
+        return 0.0
+    inner = float(k[b:-b, b:-b].sum())
+    return (total - inner) / total
 
 
 def kernel_spectrum_consistency(
