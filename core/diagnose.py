@@ -595,16 +595,15 @@ def diagnose(
     spectrum = spectral_anisotropy(crop)
     # the kernel's shape names and sizes the blur: estimated at full resolution even when noisy
     shape_params = BlindParams(noisy_sigma=math.inf)
-    at_frame = None
-    if largest > size:
-        psf = estimate_psf(crop, size, params=shape_params, progress=rep.sub(0.0, 0.45))
-        at_frame = kernel_frame_mass(psf)
-        if at_frame > _FRAME_MASS:
-            # the blur runs past the kernel's frame (cut off there): estimated again, larger
-            size = largest
-            psf = estimate_psf(crop, size, params=shape_params, progress=rep.sub(0.45, 0.9))
-    else:
-        psf = estimate_psf(crop, size, params=shape_params, progress=rep.sub(0.0, 0.9))
+    may_grow = largest > size
+    psf = estimate_psf(
+        crop, size, params=shape_params, progress=rep.sub(0.0, 0.45 if may_grow else 0.9)
+    )
+    at_frame = kernel_frame_mass(psf) if may_grow else None
+    if at_frame is not None and at_frame > _FRAME_MASS:
+        # the blur runs past the kernel's frame (cut off there): estimated again, larger
+        size = largest
+        psf = estimate_psf(crop, size, params=shape_params, progress=rep.sub(0.45, 0.9))
     t2 = time.perf_counter()
     body = _clean_for_shape(psf)
     major, minor, _ = _moments(body)
