@@ -423,3 +423,14 @@ def test_kernel_solve_through_the_autocorrelation_matches_the_full_image_operato
         p = r + (rs_new / rs) * p
         rs = rs_new
     assert np.abs(fast - k).max() <= 1e-9 * np.abs(k).max()
+
+
+def test_a_round_blur_whose_kernel_came_out_as_a_cloud_is_sized_in_a_small_frame(shared_deblur):
+    # kodim01's blind kernel of a sigma 2 px Gaussian, estimated in the 35 px frame, is a cloud
+    # that fits no round model (it was sized sigma 7-9 px); estimated again in a 15 px frame it
+    # is a Gaussian of the right width
+    d = diagnose(_photo(shared_deblur, "kodak24/kodim01.png", gaussian_psf(2.0)))
+    assert d.kind == "defocus"
+    assert d.evidence["round_fit"] > 0.75
+    assert d.evidence["small_frame_round_fit"] < d.evidence["round_fit"]
+    assert abs(d.params["sigma_px"] - 2.0) / 2.0 <= 0.15
