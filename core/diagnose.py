@@ -786,7 +786,6 @@ def diagnose(
             fallback = _disk_from_spectrum(round_fits, body, wide=False)
             fallback = fallback or _round_blur_from_spectrum(round_fits, ("sigma_px",))
         if fallback is not None:
-            kind_found = kind
             _, round_params, kernel = fallback
             assumed = (
                 "The spectrum's zero rings show a defocus disk instead."
@@ -801,22 +800,9 @@ def diagnose(
             kind = "defocus"
             params = {**round_params, "edge_width_px": width}
             conf = _FALLBACK_CONFIDENCE
-            sigma = round_params.get("sigma_px", math.inf)
-            if math.sqrt(2) * sigma < _SHARP_SPREAD_PX:
-                # the mild blur assumed spreads less than a pixel (rms radius sigma * sqrt 2):
-                # nothing to undo, as when the kernel itself is that small
-                note = (
-                    f"No significant blur found: the photo's spectrum shows no more than a sigma "
-                    f"{sigma:.1f} px blur (the {kind_found} kernel estimated was not used: the "
-                    "photo keeps detail at frequencies it would remove)."
-                )
-                kind, params, kernel = "sharp", {"edge_width_px": width}, np.ones((1, 1))
     extent = _extent_of(kind, params, psf)
-    recoverable = kind == "sharp" or extent <= _TOO_BLURRY_PX
-    if kind == "sharp":
-        text = note
-    else:
-        text = _explain(kind, params, extent, recoverable) + note
+    recoverable = extent <= _TOO_BLURRY_PX
+    text = _explain(kind, params, extent, recoverable) + note
     rep(1.0, "done")
     evidence = {
         "edge_width_px": width,

@@ -434,15 +434,3 @@ def test_a_round_blur_whose_kernel_came_out_as_a_cloud_is_sized_in_a_small_frame
     assert d.evidence["round_fit"] > 0.75
     assert d.evidence["small_frame_round_fit"] < d.evidence["round_fit"]
     assert abs(d.params["sigma_px"] - 2.0) / 2.0 <= 0.15
-
-
-def test_a_contradicted_kernel_on_a_sharp_photo_gives_sharp_not_a_tiny_blur(shared_deblur):
-    # the unblurred face photo (1 % noise): its blind kernel is a small cloud that the photo's
-    # spectrum contradicts; the round blur the spectrum allows (sigma 0.5 px) spreads less than
-    # a pixel, so the photo is called sharp (it was called a sigma 0.5 px Gaussian blur)
-    d = diagnose(_photo(shared_deblur, "set14/face.png", np.ones((1, 1), np.float32)))
-    assert d.kind == "sharp"
-    assert d.psf.shape == (1, 1)
-    assert d.recoverable
-    assert d.explanation.startswith("No significant blur found")
-    assert "was not used" in d.explanation
