@@ -40,7 +40,12 @@ from _kernels import shake_trajectory  # noqa: E402
 from core.ai import ai_deblur  # noqa: E402
 from core.color import linear_to_srgb, srgb_to_linear  # noqa: E402
 from core.compare import psnr_db  # noqa: E402
-from core.crosscheck import AI_SHARE, blend_results, cross_check  # noqa: E402
+from core.crosscheck import (  # noqa: E402
+    AI_SHARE,
+    BLIND_KERNEL_ERROR,
+    blend_results,
+    cross_check,
+)
 from core.deblur import deblur  # noqa: E402
 from core.diagnose import diagnose  # noqa: E402
 from core.psf import defocus_psf, motion_psf  # noqa: E402
@@ -97,7 +102,11 @@ def classical(b8: np.ndarray, learned: np.ndarray | None = None) -> dict[str, np
     check = cross_check(b8, d)
     if d.kind == "sharp" or d.psf is None:  # Auto asks the AI pass for a second opinion
         return {"sparse": b8, "wiener": b8, "auto": ai() if check and check.use_ai else b8}
-    out = {m: deblur(b8, d.psf, method=m) for m in ("sparse", "wiener")}
+    # as Auto ships: the estimated kernel's zeros distrusted (sparse only)
+    out = {
+        "sparse": deblur(b8, d.psf, method="sparse", kernel_error=BLIND_KERNEL_ERROR),
+        "wiener": deblur(b8, d.psf, method="wiener"),
+    }
     if check is None:
         out["auto"] = out["sparse"]
     elif check.use_ai:

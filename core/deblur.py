@@ -56,6 +56,7 @@ def deblur(
     channels: Literal["luminance", "rgb"] = "rgb",
     clip: bool = True,
     tile_px: int = DEFAULT_TILE_PX,
+    kernel_error: float = 0.0,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Remove a known blur from a photo.
@@ -81,6 +82,10 @@ def deblur(
         Clip to the nominal range; False keeps HDR float values above 1.
     tile_px : int, default 2048
         Tile side beyond which the image is processed in overlapping tiles.
+    kernel_error : float, default 0
+        ``method="sparse"`` only: the kernel is an estimate, assumed to leave this rms error
+        (fraction of full scale) in the photo; see :func:`core.deconvolve.deconvolve_sparse`.
+        Auto passes :data:`core.crosscheck.BLIND_KERNEL_ERROR`.
     progress : callable, optional
         ``progress(fraction, stage)``; return False to cancel (raises ``OperationCancelled``).
 
@@ -106,6 +111,9 @@ def deblur(
     if not (0 <= strength <= 100):
         msg = f"strength must be in 0..100, got {strength}"
         raise ValueError(msg)
+    if kernel_error and method != "sparse":
+        msg = f"kernel_error is a setting of the sparse method, not of {method!r}; leave it at 0"
+        raise ValueError(msg)
     k = normalize_psf(psf)
     if strength == 0:
         return image.copy()
@@ -125,8 +133,12 @@ def deblur(
     solver = _SOLVERS[method]
     margin = max(64, 4 * max(k.shape))
 
+    extra = {"kernel_error": kernel_error} if kernel_error else {}
+
     def run(tile: np.ndarray, r: Reporter) -> np.ndarray:
-        return solver(tile, k, strength=strength, noise_sigma=noise, clip=False, progress=r)
+        return solver(
+            tile, k, strength=strength, noise_sigma=noise, clip=False, progress=r, **extra
+        )
 
     tile = _tile_side(tile_px, lin.shape[2])
     res = process_tiled(src, run, tile_px=tile, margin_px=margin, progress=rep.sub(0.02, 0.97))
