@@ -366,14 +366,14 @@ def deconvolve_sparse(
     if not (kernel_error >= 0 and math.isfinite(kernel_error)):
         msg = f"kernel_error must be a non-negative fraction of full scale, got {kernel_error}"
         raise ValueError(msg)
-    sig = _noise_sigma(image, noise_sigma)
+    sig = _noise_sigma(image, noise_sigma) if weight is None or kernel_error > 0 else 0.0
     if weight is None:
         weight = 0.3 / (sig * sig)
     lam = np.float32(weight * _aggressiveness(strength))
     # an uncertain kernel: its error adds to the noise where it passes little of the photo, so
     # those frequencies are trusted less (relative weight (error / noise)^2); this caps the
     # gain near the kernel's zeros, where a slightly wrong kernel stripes the photo
-    distrust = (kernel_error / max(sig, 1e-12)) ** 2
+    distrust = (kernel_error / max(sig, 1e-12)) ** 2 if kernel_error > 0 else 0.0
     betas = []
     b = beta_start
     while b <= beta_stop * (1 + 1e-9):
