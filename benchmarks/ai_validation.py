@@ -69,9 +69,14 @@ def make_kernel(family: str, rng: np.random.Generator) -> np.ndarray:
 
 
 def degrade(
-    sharp8: np.ndarray, k: np.ndarray, rng: np.random.Generator
+    sharp8: np.ndarray,
+    k: np.ndarray,
+    rng: np.random.Generator,
+    noise_sigma: float = 0.01,
+    jpeg_quality: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(blurred uint8, ground truth uint8), valid region only, 1 % noise in linear light."""
+    """(blurred uint8, ground truth uint8), valid region only, ``noise_sigma`` Gaussian noise
+    in linear light (1 %), then JPEG-compressed at ``jpeg_quality`` when given."""
     lin = srgb_to_linear(sharp8.astype(np.float32) / 255)
     full = cv2.filter2D(
         lin, -1, k[::-1, ::-1].astype(np.float32).copy(), borderType=cv2.BORDER_REFLECT
@@ -79,8 +84,11 @@ def degrade(
     oy, ox = k.shape[0] // 2, k.shape[1] // 2
     blurred = full[oy : -oy or None, ox : -ox or None]
     gt = sharp8[oy : -oy or None, ox : -ox or None]
-    blurred = blurred + rng.normal(0, 0.01, blurred.shape).astype(np.float32)
+    blurred = blurred + rng.normal(0, noise_sigma, blurred.shape).astype(np.float32)
     b8 = np.rint(np.clip(linear_to_srgb(np.clip(blurred, 0, 1)), 0, 1) * 255).astype(np.uint8)
+    if jpeg_quality is not None:
+        ok, data = cv2.imencode(".jpg", b8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        b8 = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1])
     return b8, np.ascontiguousarray(gt)
 
 
