@@ -215,11 +215,6 @@ def cross_check(
     )
 
 
-def _kernel_error(method: str) -> float:
-    """The estimated kernel's error allowance for ``method`` (sparse only)."""
-    return BLIND_KERNEL_ERROR if method == "sparse" else 0.0
-
-
 def blend_results(classical: np.ndarray, learned: np.ndarray, ai_share: float) -> np.ndarray:
     """``(1 - ai_share) * classical + ai_share * learned`` in the images' own dtype and encoding.
 
@@ -292,7 +287,7 @@ def restore_checked(
     from .deblur import deblur
 
     blend = found is not None and ai_share > 0.0
-    deblur_options.setdefault("kernel_error", _kernel_error(method))
+    deblur_options.setdefault("kernel_error", BLIND_KERNEL_ERROR if method == "sparse" else 0.0)
     out = deblur(
         image,
         diagnosis.psf,

@@ -250,6 +250,11 @@ def fit_parametric(psf: np.ndarray) -> dict[str, tuple[float, dict[str, float], 
     return fits
 
 
+def _best_round(fits: dict[str, tuple[float, dict[str, float], np.ndarray]]):
+    """The better fitting of fit_parametric's disk and Gaussian (lower residual)."""
+    return min(fits["defocus"], fits["gaussian"], key=lambda f: f[0])
+
+
 def _best_round_fit(k: np.ndarray, make, name: str, start: float):
     """Best (residual, {name: value}, model) for a one-parameter round kernel near ``start``."""
     best = None
@@ -637,10 +642,7 @@ def diagnose(
             timings,
             {"edge_width_px": width, "edge_anisotropy": anisotropy, "kernel_spread_px": spread},
         )
-    candidates = {
-        "motion": fits["motion"],
-        "defocus": min(fits["defocus"], fits["gaussian"], key=lambda f: f[0]),
-    }
+    candidates = {"motion": fits["motion"], "defocus": _best_round(fits)}
     motion_fit, round_fit = candidates["motion"][0], candidates["defocus"][0]
     round_gain = _round_spectrum_gain(round_fits)
     round_explained = round_gain is None or round_gain >= _ROUND_SPECTRUM_GAIN
@@ -675,8 +677,7 @@ def diagnose(
         small = min(_SMALL_KERNEL_PX, size)
         if small < size:
             small_body = _clean_for_shape(estimate_psf(crop, small, params=shape_params))
-            small_fits = fit_parametric(small_body)
-            best_small = min(small_fits["defocus"], small_fits["gaussian"], key=lambda f: f[0])
+            best_small = _best_round(fit_parametric(small_body))
             small_fit = best_small[0]
             if small_fit < round_fit:
                 body, candidates["defocus"] = small_body, best_small
