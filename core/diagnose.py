@@ -113,8 +113,10 @@ _KERNEL_SIGMA_SCALE = (1.1, 0.26)
 # The kernel's disk and Gaussian fits tell a disk from a Gaussian better than the spectrum of a
 # small blur can (its zero rings drown in the noise): a disk fitting the kernel at most
 # _KERNEL_DISK_EDGE worse than the Gaussian is a disk, sized by the spectrum's zero rings (seeds
-# 1-28: 198 of 224 disks, 12 of 224 Gaussians). The spectrum's plain disk (below) needs the
-# kernel's fits to agree within _KERNEL_DISK_CAP. Round blurs within tolerance 392 -> 401 of 431.
+# 1-28: 198 of 224 disks, 12 of 224 Gaussians); one fitting it better keeps the kernel's radius
+# (real photos: the spectrum sized Köhler's Blurry1_8 and Lai's pietro 1.25 px, the kernel 8.3
+# and 4.2). The spectrum's plain disk (below) needs the kernel's fits to agree within
+# _KERNEL_DISK_CAP. Round blurs of seeds 1-28 within tolerance 392 -> 405 of 431.
 _KERNEL_DISK_EDGE = 0.03
 _KERNEL_DISK_CAP = 0.1
 # A blind kernel blurs a disk's sharp rim, so a Gaussian often fits it best and sizes it badly
@@ -734,7 +736,8 @@ def diagnose(
     note = ""
     dip = None
     from_spectrum = disk_sized = False
-    if mode in ("auto", "focus") and kind == "defocus":
+    if mode in ("auto", "focus") and kind == "defocus" and "sigma_px" in candidates["defocus"][1]:
+        # (a disk that fits the kernel better than the Gaussian keeps the kernel's radius)
         edge = kernel_fits["defocus"][0] - kernel_fits["gaussian"][0]
         disk = _disk_from_spectrum(round_fits, body, kernel_edge=edge)
         if disk is not None:
