@@ -13,6 +13,10 @@ blindly (:mod:`core.psf_estimate`), and explains it:
 * a linear motion must show its regular zeros in the spectrum (else the streak is looked for at
   any angle, and failing that the blur is a shake path), and a round blur must explain the
   spectrum's ring averages far better than no blur (a shake path spares some directions);
+* the spectrum overrides the kernel where it speaks plainly: the cepstrum's deepest line,
+  its zeros confirmed, is the motion whatever the kernel looks like, and a spectrum even in
+  direction that a round blur explains far better than none is round; between a small disk
+  and a Gaussian (whose spectra differ only below the noise) the kernel's two fits decide;
 * edges no wider than in a sharp photo, or a kernel no wider than about a pixel, mean the photo
   is already sharp;
 * a very long blur is flagged as beyond what deconvolution can recover well.
@@ -50,6 +54,7 @@ __all__ = [
     "kernel_frame_mass",
     "kernel_spectrum_consistency",
     "motion_cepstrum",
+    "deepest_cepstrum_line",
     "KINDS",
 ]
 
@@ -124,6 +129,7 @@ _KERNEL_DISK_CAP = 0.1
 # it this much better than any Gaussian is taken, with the spectrum's radius (seeds 1-4 of
 # benchmarks/diagnosis.py: 7 of 8 such disks, no Gaussian taken for a disk).
 _SPECTRUM_DISK = 0.3
+_SPECTRUM_DISK_WIDE = 0.7  # ...or this much better when no Gaussian up to sigma 5 px fits
 _SPECTRUM_SIGMA_MAX_PX = 5.0  # widest Gaussian fit_round_spectrum tries
 # A kernel taken for a shake path is a disk after all when the spectrum's zero rings say so this
 # plainly (disk residual under this fraction of the Gaussian's; shake and motion cases of seeds
@@ -149,7 +155,7 @@ _LINE_CONFIRMED = -1.2
 # shortest lengths, where periodic texture (fences, stripes) dips too. Seeds 1-28 of
 # benchmarks/diagnosis.py, the deepest dip over every angle and 6-35 px: 126 of 224 true
 # motions (all with angle and length within tolerance there), none of 224 shake paths and 224
-# sharp photos (the 13 of those at -0.065 or deeper all sat at 6-7.5 px).
+# sharp photos (the 13 of those at -0.065 or deeper all sat at 6-7 px).
 _CEPSTRUM_LINE = -0.065
 _CEPSTRUM_LINE_SHORTEST_PX = 8.0
 # The cepstrum's deepest line from 8 px up (deepest_cepstrum_line), when it dips to
@@ -160,7 +166,6 @@ _CEPSTRUM_LINE_SHORTEST_PX = 8.0
 # sharp photos (loosest of those: dip -0.02 with -1.5, two Gaussians on one photo).
 _SPECTRUM_LINE_DIP = -0.03
 _SPECTRUM_LINE_CONSISTENCY = -2.0
-_SPECTRUM_DISK_WIDE = 0.7  # ...or this much better when no Gaussian up to sigma 5 px fits
 # A round blur attenuates every direction alike, so some disk or Gaussian explains the photo's
 # radial power spectrum far better than no blur; a shake path attenuates some directions and
 # spares others, and the ring averages fit a round blur poorly. Seeds 1-12 of
