@@ -100,7 +100,8 @@ def score(x: np.ndarray, gt: np.ndarray) -> float:
 def classical(b8: np.ndarray, learned: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The classical blind pipeline (sparse, wiener) and "auto": what Auto mode ships
     (core.crosscheck.restore_checked), the sparse result blended half and half with the AI
-    pass, or the AI pass alone when the cross-check rejects the sparse result or finds blur in
+    pass (more of the AI pass where the kernel explains the photo only in part), or the AI pass
+    alone when the cross-check rejects the sparse result or finds blur in
     a photo the analysis called sharp. ``learned``: ``ai_deblur(b8)`` when already computed."""
 
     def ai() -> np.ndarray:
@@ -120,7 +121,7 @@ def classical(b8: np.ndarray, learned: np.ndarray | None = None) -> dict[str, np
     elif check.use_ai:
         out["auto"] = ai()
     else:
-        out["auto"] = blend_results(out["sparse"], ai(), AI_SHARE)
+        out["auto"] = blend_results(out["sparse"], ai(), check.share_for(AI_SHARE))
     return out
 
 

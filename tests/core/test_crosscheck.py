@@ -14,8 +14,10 @@ from core.crosscheck import (
     AI_SHARE,
     BLIND_KERNEL_ERROR,
     DISAGREEMENT_DB,
+    MISFIT_RAMP,
     OVERREACH_RATIO,
     SHARP_GAIN,
+    CrossCheck,
     blend_results,
     cross_check,
     restore_checked,
@@ -217,3 +219,46 @@ def test_a_recipes_first_pass_says_it_was_blended():
     assert step["ai_share"] == 0.5
     assert step["model"]
     assert "error" not in step["model"]
+
+
+# ----------------------------------------------------------------------------- the kernel's fit
+def test_a_kernel_that_explains_only_part_of_the_photo_hands_over_to_the_learned_pass():
+    """A subject that moved: the right half blurred across the left half's motion. The left
+    half's kernel passes the disagreement tests (it does not overreach), but it explains only
+    part of the photo; its deconvolution rings, and so would half of it in a blend."""
+    from core.ai import ai_deblur
+
+    scene = make_scene(272, 272, seed=7)
+    along, across = motion_psf(13, 30), motion_psf(13, 120)
+    photo, gt = blurred_pair8(scene, along, 0.005, 7)
+    photo[:, 128:] = blurred_pair8(scene, across, 0.005, 7)[0][:, 128:]
+    d = dataclasses.replace(diagnose(photo), kind="motion", psf=along)
+    out, check = restore_checked(photo, d)
+    assert check is not None
+    assert check.change_ratio < OVERREACH_RATIO  # the earlier tests alone kept it
+    assert check.unexplained > MISFIT_RAMP[1]
+    assert check.use_ai
+    assert check.ai_share == 1.0
+    assert "explains only part of the photo" in check.note()
+    learned = ai_deblur(photo)
+    np.testing.assert_array_equal(out, learned)
+    classical = deblur(photo, along, kernel_error=BLIND_KERNEL_ERROR)
+    assert _psnr(out, gt) > _psnr(blend_results(classical, learned, AI_SHARE), gt) + 2.0
+
+
+def test_the_learned_share_rises_with_the_unexplained_change():
+    lo, hi = MISFIT_RAMP
+    fits = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=False, misfit=lo / 4)
+    assert fits.share_for(0.5) == 0.5
+    assert fits.share_for(0.0) == 0.0
+    half = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=False, misfit=(lo + hi) / 4)
+    assert half.unexplained == pytest.approx((lo + hi) / 2)
+    assert half.share_for(0.5) == pytest.approx(0.75)
+    assert half.share_for(0.0) == pytest.approx(0.5)
+    assert not half.misfit_rejects
+    blended = dataclasses.replace(half, ai_share=0.75)
+    assert "(75 % learned, not 50 %: the blur estimate explains" in blended.note()
+    assert "(50 % learned, not 0 %" in dataclasses.replace(half, ai_share=0.5).note()
+    unmeasured = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=False)
+    assert unmeasured.share_for(0.5) == 0.5
+    assert CrossCheck(3.0, 2.0, False, misfit=hi).misfit_rejects
