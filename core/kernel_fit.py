@@ -24,6 +24,7 @@ import numpy as np
 
 from .color import gray_linear
 from .dtype import split_alpha, to_float32
+from .noise import estimate_noise_sigma
 from .psf import normalize_psf
 
 __all__ = ["SATURATED", "kernel_misfit"]
@@ -38,6 +39,9 @@ _MEASURED_SHARE = 0.5
 # The least-blurred quarter of tiles gives the residual that noise alone leaves (the
 # deconvolution does not reproduce noise); it is taken out of the measured tiles' residuals
 _NOISE_SHARE = 0.25
+# ...at most this many times the blurred photo's noise (linear light, Immerkaer's estimate over
+# the whole photo: the noise of a tile of flat colour varies with its level in linear light)
+_NOISE_CAP = 2.0
 
 
 def _conv(x: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -128,7 +132,10 @@ def kernel_misfit(
         return float("nan")
     res = np.array(res_rms)
     eff = np.array(eff_rms)
-    noise = float(np.median(res[eff <= np.quantile(eff, _NOISE_SHARE)]))
+    # ...but never more than the photo's own noise allows: a deconvolution that misfits
+    # everywhere (flat tiles too) must not have its misfit taken for noise
+    noise_cap = _NOISE_CAP * estimate_noise_sigma(b)
+    noise = min(float(np.median(res[eff <= np.quantile(eff, _NOISE_SHARE)])), noise_cap)
     measured = eff >= np.quantile(eff, 1.0 - _MEASURED_SHARE)
     if not np.any(eff[measured] > 0):
         return float("nan")

@@ -14,6 +14,7 @@ from core.crosscheck import (
     AI_SHARE,
     BLIND_KERNEL_ERROR,
     DISAGREEMENT_DB,
+    KEEP_MISFIT,
     MISFIT_RAMP,
     OVERREACH_RATIO,
     SHARP_GAIN,
@@ -262,3 +263,23 @@ def test_the_learned_share_rises_with_the_unexplained_change():
     unmeasured = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=False)
     assert unmeasured.share_for(0.5) == 0.5
     assert CrossCheck(3.0, 2.0, False, misfit=hi).misfit_rejects
+
+
+def test_a_large_blur_whose_kernel_explains_the_photo_is_kept_though_it_strays_far():
+    """On a 51 px motion the learned pass does little, so the right kernel's result strays far
+    from it; the first two tests alone would have thrown it away for the learned pass."""
+    from core.ai import ai_deblur
+
+    k = motion_psf(51, 60)
+    photo, gt = blurred_pair8(make_scene(371, 371, seed=3), k, 0.005, 3)
+    d = dataclasses.replace(diagnose(photo), kind="motion", psf=k)
+    out, check = restore_checked(photo, d)
+    assert check is not None
+    assert check.strays_far
+    assert check.misfit < KEEP_MISFIT
+    assert check.kept_though_far
+    assert not check.use_ai
+    assert check.ai_share == AI_SHARE
+    assert "but its blur estimate explains the photo" in check.note()
+    assert "it was kept" in check.note()
+    assert _psnr(out, gt) > _psnr(ai_deblur(photo), gt) + 1.0

@@ -89,3 +89,12 @@ def test_too_small_or_flat_gives_nan_and_mismatched_shapes_a_clear_error():
         kernel_misfit(photo, photo[:100], ALONG)
     with pytest.raises(ValueError, match="tile_px"):
         kernel_misfit(photo, photo, ALONG, tile_px=4)
+
+
+def test_a_restoration_that_misfits_everywhere_is_not_taken_for_noise():
+    """The residual of the least-blurred tiles stands for noise, but only up to the photo's own
+    noise: garbage spread evenly over the photo (flat tiles too) must still measure as misfit."""
+    photo = _blurred(ALONG)
+    rng = np.random.default_rng(3)
+    garbage = np.clip(deblur(photo, ALONG) + rng.normal(0, 40, photo.shape), 0, 255)
+    assert kernel_misfit(photo, garbage.astype(np.uint8), ALONG) > 1.0

@@ -1,21 +1,26 @@
-"""Auto on blur that is not one kernel: what the kernel-fit check buys (core.kernel_fit).
+"""Auto's kernel-fit check (core.kernel_fit, core.crosscheck): what it buys, in one run.
 
-Real photos are often blurred differently across the frame (a subject that moved, a camera
-that rotated). Auto estimates one kernel; where it explains only part of the photo, its
-deconvolution rings and Auto leans on the learned pass (``core.crosscheck.MISFIT_RAMP``). This
-script measures that, in one run, on the same inputs: held-out McMaster + Set14 photos whose
-left and right halves are blurred by two seeded kernels of different families (linear motion
-5-15 px, camera shake 7-17 px, defocus disk r 1.5-4.5 px, as ``ai_validation.py``; a 64 px
-transition between them) in linear light, with 1 % noise, 8-bit. ``--uniform`` runs the
-control: one kernel over the whole photo (``ai_validation.py``'s inputs exactly), where the
-check must cost nothing.
+Auto estimates one kernel. Where it explains only part of the photo (a subject that moved, a
+camera that rotated) its deconvolution rings, and Auto leans on the learned pass
+(``core.crosscheck.MISFIT_RAMP``); where it explains the photo almost entirely, a result the
+cross-check's first two tests would reject is kept (``KEEP_MISFIT``: large blur, which the
+learned pass barely touches). Three sets of held-out McMaster + Set14 photos, blurred in linear
+light, 1 % noise, 8-bit:
+
+* default: the left and right halves blurred by two seeded kernels of different families
+  (linear motion 5-15 px, camera shake 7-17 px, defocus disk r 1.5-4.5 px, as
+  ``ai_validation.py``; a 64 px transition between them), 96 cases;
+* ``--uniform``: one such kernel over the whole photo (``ai_validation.py``'s inputs exactly),
+  the control where the check must cost nothing, 96 cases;
+* ``--large``: one 36-60 px shake or linear motion (``large_blur.py``'s inputs exactly), 32 cases.
 
 Columns (PSNR, RGB, sRGB 8-bit, 16 px border removed): blurred; the learned pass alone;
 ``auto_nofit``, Auto without the kernel-fit check (the blend at 50 % unless the classical result
-strays far from the learned pass); ``auto``, Auto as it ships (``restore_checked``). Rows where
-the two Auto results differ are listed with the check's figures.
+strays far from the learned pass, then the learned pass); ``auto``, Auto as it ships
+(``restore_checked``). Rows where the two Auto results differ are listed with the check's
+figures.
 
-    .venv/bin/python benchmarks/varying_blur.py [--limit N] [--seed 2026] [--uniform]
+    .venv/bin/python benchmarks/kernel_fit.py [--limit N] [--seed 2026] [--uniform | --large]
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from ai_validation import (  # noqa: E402
     make_kernel,
     score,
 )
+from large_blur import FAMILIES as LARGE_FAMILIES  # noqa: E402
+from large_blur import make_kernel as make_large_kernel  # noqa: E402
 
 from core.ai import ai_deblur  # noqa: E402
 from core.color import linear_to_srgb, srgb_to_linear  # noqa: E402
@@ -105,20 +112,35 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=None, help="images per set (default all)")
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--uniform", action="store_true", help="control: one kernel per photo")
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--uniform", action="store_true", help="control: one kernel per photo")
+    how.add_argument("--large", action="store_true", help="one 36-60 px kernel per photo")
     args = ap.parse_args(argv)
     require_shared(DEBLUR_DATA / "sharp" / "mcmaster")
     rows = []
+    n = 0
     for name in SETS:
         for f in sorted((DEBLUR_DATA / "sharp" / name).glob("*.png"))[: args.limit]:
             sharp = load_rgb(f)
-            for fi, fam in enumerate(FAMILIES):
-                rng = np.random.default_rng([args.seed, SETS.index(name), hash_name(f.name), fi])
-                k = make_kernel(fam, rng)
-                if args.uniform:
-                    b8, gt = degrade(sharp, k, rng)
-                else:
-                    b8, gt = degrade_two(sharp, k, make_kernel(FAMILIES[(fi + 1) % 3], rng), rng)
+            if args.large:  # as large_blur.py: one family a photo, alternating
+                fam = LARGE_FAMILIES[n % len(LARGE_FAMILIES)]
+                n += 1
+                rng = np.random.default_rng([args.seed, SETS.index(name), hash_name(f.name)])
+                b8, gt = degrade(sharp, make_large_kernel(fam, rng, False), rng)
+                cases = [(fam, b8, gt)]
+            else:
+                cases = []
+                for fi, fam in enumerate(FAMILIES):
+                    seed = [args.seed, SETS.index(name), hash_name(f.name), fi]
+                    rng = np.random.default_rng(seed)
+                    k = make_kernel(fam, rng)
+                    if args.uniform:
+                        b8, gt = degrade(sharp, k, rng)
+                    else:
+                        other = make_kernel(FAMILIES[(fi + 1) % 3], rng)
+                        b8, gt = degrade_two(sharp, k, other, rng)
+                    cases.append((fam, b8, gt))
+            for fam, b8, gt in cases:
                 row = {"set": name, "image": f.name, "family": fam, **run_case(b8, gt)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
