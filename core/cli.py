@@ -187,7 +187,8 @@ def _configure_deblur(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PCT",
         help="Auto (no blur model, --mode auto): how much of the learned pass is blended into "
-        "the classical result, 0-100 (default 50; 0: the classical result only)",
+        "the classical result, 0-100 (default 50; 0: the classical result only); raised "
+        "where the blur estimate explains the photo only in part",
     )
     p.add_argument(
         "--channels",
