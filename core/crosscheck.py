@@ -173,25 +173,24 @@ class CrossCheck:
             )
         if not self.use_ai:
             if 0.0 < self.ai_share < 1.0:
-                why = ""
                 lean = self._lean()
-                if 0.0 < lean < 1.0:
-                    asked = (self.ai_share - lean) / (1.0 - lean)
+                asked = (self.ai_share - lean) / (1.0 - lean) if lean < 1.0 else self.ai_share
+                share = f"{self.ai_share * 100:.0f} % learned"
+                if self.kept_though_far:
+                    more = f", not {asked * 100:.0f} %, as it changes the photo so much"
+                    return (
+                        f"The classical result strayed {self.disagreement_db:.1f} dB further "
+                        "from the learned pass than the blurred photo does, but its blur "
+                        f"estimate explains the photo (misfit {self.misfit:.2f}): it was kept, "
+                        f"blended with the learned pass ({share}{more if lean > 0 else ''})."
+                    )
+                why = ""
+                if lean > 0.0:
                     why = (
                         f", not {asked * 100:.0f} %: the blur estimate explains the photo only "
                         f"in part, misfit {self.misfit:.2f}"
                     )
-                kept = ""
-                if self.kept_though_far:
-                    kept = (
-                        f"The classical result strayed {self.disagreement_db:.1f} dB further "
-                        "from the learned pass than the blurred photo does, but its blur "
-                        f"estimate explains the photo (misfit {self.misfit:.2f}): it was kept. "
-                    )
-                return (
-                    f"{kept}The classical result was blended with the learned pass "
-                    f"({self.ai_share * 100:.0f} % learned{why})."
-                )
+                return f"The classical result was blended with the learned pass ({share}{why})."
             return ""
         if self.misfit_rejects and not self.strays_far:
             return (

@@ -263,6 +263,15 @@ def test_the_learned_share_rises_with_the_unexplained_change():
     unmeasured = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=False)
     assert unmeasured.share_for(0.5) == 0.5
     assert CrossCheck(3.0, 2.0, False, misfit=hi).misfit_rejects
+    # kept though it strays far (a large blur): the share still follows the change's size
+    kept = CrossCheck(disagreement_db=10.0, change_ratio=6.0, use_ai=False, misfit=0.19)
+    assert kept.strays_far
+    assert kept.kept_though_far
+    assert kept.share_for(0.5) == pytest.approx(0.57)
+    assert (
+        "it was kept, blended with the learned pass (57 % learned, not 50 %, as it changes "
+        "the photo so much)." in dataclasses.replace(kept, ai_share=0.57).note()
+    )
 
 
 def test_a_large_blur_whose_kernel_explains_the_photo_is_kept_though_it_strays_far():
