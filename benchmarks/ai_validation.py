@@ -68,6 +68,14 @@ def make_kernel(family: str, rng: np.random.Generator) -> np.ndarray:
     return defocus_psf(rng.uniform(1.5, 4.5))
 
 
+def noisy_8bit(
+    blurred: np.ndarray, rng: np.random.Generator, noise_sigma: float = 0.01
+) -> np.ndarray:
+    """Linear-light float -> ``noise_sigma`` Gaussian noise added (linear) -> sRGB uint8."""
+    noisy = blurred + rng.normal(0, noise_sigma, blurred.shape).astype(np.float32)
+    return np.rint(np.clip(linear_to_srgb(np.clip(noisy, 0, 1)), 0, 1) * 255).astype(np.uint8)
+
+
 def degrade(
     sharp8: np.ndarray,
     k: np.ndarray,
@@ -84,8 +92,7 @@ def degrade(
     oy, ox = k.shape[0] // 2, k.shape[1] // 2
     blurred = full[oy : -oy or None, ox : -ox or None]
     gt = sharp8[oy : -oy or None, ox : -ox or None]
-    blurred = blurred + rng.normal(0, noise_sigma, blurred.shape).astype(np.float32)
-    b8 = np.rint(np.clip(linear_to_srgb(np.clip(blurred, 0, 1)), 0, 1) * 255).astype(np.uint8)
+    b8 = noisy_8bit(blurred, rng, noise_sigma)
     if jpeg_quality is not None:
         ok, data = cv2.imencode(".jpg", b8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         b8 = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1])
