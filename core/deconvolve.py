@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from . import fft
@@ -300,6 +301,15 @@ _SPARSE_FILTERS = (
 )
 
 
+# conjugate-gradient steps per splitting step where clipped pixels are left out of the data term
+# (the night scene of tests/core/test_deconvolve.py, seeds 0-2, pixels from 0.98 taken as
+# clipped: 1 step 16.8-17.2 dB, 2 steps 17.1-17.6, 3 steps 17.2-17.7, 8 steps 17.3-17.9, the
+# clipped pixels read as data 15.4-15.8; each step costs two FFTs and two spectrum products)
+_MASKED_CG_ITERATIONS = 3
+# clipped areas smaller than this are read as data (see _clipped_areas)
+_MIN_CLIPPED_AREA_PX = 4
+
+
 def deconvolve_sparse(
     image: np.ndarray,
     psf: np.ndarray,
@@ -312,6 +322,7 @@ def deconvolve_sparse(
     beta_start: float = 16.0,
     beta_stop: float = 2048.0,
     beta_rate: float = 2.0,
+    saturation: float | None = None,
     clip: bool = True,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
@@ -342,6 +353,14 @@ def deconvolve_sparse(
         there a slightly wrong kernel turns the photo's remaining detail into stripes.
     beta_start, beta_stop, beta_rate : float
         Continuation schedule of the splitting penalty.
+    saturation : float, optional
+        The data's clipping level (same units as ``image``): clipped areas of at least
+        :data:`_MIN_CLIPPED_AREA_PX` pixels at or above it are left out of the data term (each
+        quadratic step is then solved by :data:`_MASKED_CG_ITERATIONS` conjugate-gradient steps
+        preconditioned by the unmasked solve: about 1.9x the time, on the channels of the
+        tiles that have such an area). Read as data, a clipped light's cut-off streak rings
+        along the kernel's path around it. None (default): every pixel is data; nothing
+        clipped gives the same result as None.
     noise_sigma, clip, progress
         As in :func:`deconvolve_wiener`.
 
@@ -353,6 +372,8 @@ def deconvolve_sparse(
     ----------
     D. Krishnan, R. Fergus, "Fast image deconvolution using hyper-Laplacian priors", NIPS 2009.
     A. Levin et al., "Image and depth from a conventional camera with a coded aperture", 2007.
+    S. Cho, J. Wang, S. Lee, "Handling outliers in non-blind image deconvolution", ICCV 2011
+    (clipped pixels as outliers of the data term).
     """
     k = _check_inputs(image, psf, strength)
     if strength == 0:
@@ -381,7 +402,10 @@ def deconvolve_sparse(
         b *= beta_rate
 
     def solve(canvas, cv: _Canvas, rep):
-        kty = fft.mul(fft.dft(canvas), cv.k, conj_b=True)
+        # a clipped pixel is no measurement of the blur: its data term is dropped
+        clipped = None if saturation is None else _clipped_areas(canvas, saturation)
+        observed = canvas if clipped is None else canvas * (1 - clipped)
+        kty = fft.mul(fft.dft(observed), cv.k, conj_b=True)
         kty *= lam
         ktk = cv.k_abs2 * lam
         if distrust > 0:
@@ -390,6 +414,7 @@ def deconvolve_sparse(
         # filter responses stay within a few times the data range (second differences: 4x)
         v_max = 4.0 * max(1.0, float(np.abs(canvas).max()))
         x = canvas
+        x_spec = None if clipped is None else fft.dft(canvas)
         for i, beta in enumerate(betas):
             rep(i / len(betas), "sparse deconvolution")
             rhs = np.zeros_like(x)
@@ -404,13 +429,82 @@ def deconvolve_sparse(
             num += kty
             den = ftf * np.float32(beta)
             den += ktk
-            num /= den
+            if clipped is None:
+                num /= den
+            else:
+                num = x_spec = _solve_masked(x_spec, num, den, cv, clipped, lam)
             x = fft.idft(num)
         return x
 
     out = _per_channel(image, k, solve, progress, "sparse deconvolution")
     out = _blend_toward_input(image, out, strength)
     return np.clip(out, 0, 1, out=out) if clip else out
+
+
+def _clipped_areas(canvas: np.ndarray, saturation: float) -> np.ndarray | None:
+    """float32 1.0 on the pixels at or above ``saturation`` that belong to a clipped area of at
+    least :data:`_MIN_CLIPPED_AREA_PX` (8-connected), else 0.0; None when there is none. A
+    clipped pixel or two alone is noise lifting a value near full scale, or a light barely
+    over it: what was cut off is a fraction of a level, not worth the slower solve."""
+    at_top = (canvas >= np.float32(saturation)).astype(np.uint8)
+    if not at_top.any():
+        return None
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(at_top, connectivity=8)
+    large = stats[:, cv2.CC_STAT_AREA] >= _MIN_CLIPPED_AREA_PX
+    large[0] = False  # the background
+    if not large[1:].any():
+        return None
+    return large[labels].astype(np.float32)
+
+
+def _solve_masked(
+    x_spec: np.ndarray,
+    b_spec: np.ndarray,
+    den: np.ndarray,
+    cv: _Canvas,
+    clipped: np.ndarray,
+    lam: np.float32,
+    iterations: int = _MASKED_CG_ITERATIONS,
+) -> np.ndarray:
+    """The quadratic sub-problem with the clipped pixels' data term dropped, by conjugate
+    gradients from ``x_spec``: ``(den - lam K^T C K) x = b`` (``den`` the Fourier-diagonal
+    operator of the unmasked problem, C the clipped pixels), preconditioned by ``den``'s exact
+    inverse (which alone solves it when nothing is clipped). Spectra in and out (CCS): two FFTs
+    per step, inner products by Parseval."""
+    k = cv.k
+    h, w = cv.shape
+    single = (np.array([0, 0, h - 1, h - 1]), np.array([0, w - 1, 0, w - 1]))
+
+    def apply(spec: np.ndarray) -> np.ndarray:
+        blurred = fft.idft(fft.mul(spec, k))
+        blurred *= clipped
+        back = fft.mul(fft.dft(blurred), k, conj_b=True)
+        back *= lam
+        out = spec * den
+        out -= back
+        return out
+
+    def dot(a: np.ndarray, b: np.ndarray) -> float:
+        # the real-space inner product by Parseval (a constant factor H W aside): CCS entries
+        # stand for a frequency and its conjugate, twice, except the four self-conjugate ones
+        return 2.0 * float(np.vdot(a, b)) - float((a[single] * b[single]).sum())
+
+    x = x_spec.copy()
+    r = b_spec - apply(x)
+    z = r / den
+    p = z.copy()
+    rz = dot(r, z)
+    for _ in range(iterations):
+        ap = apply(p)
+        step = np.float32(rz / max(dot(p, ap), 1e-30))
+        x += step * p
+        r -= step * ap
+        z = r / den
+        rz_new = dot(r, z)
+        p *= np.float32(rz_new / max(rz, 1e-30))
+        p += z
+        rz = rz_new
+    return x
 
 
 # ----------------------------------------------------------------------------- Richardson-Lucy

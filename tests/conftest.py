@@ -35,6 +35,27 @@ def blur_valid(sharp: np.ndarray, psf: np.ndarray) -> tuple[np.ndarray, np.ndarr
     ].copy()
 
 
+def night_scene(seed: int = 0, side: int = 320) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A shaken night-like photo: :func:`make_scene` with a dozen small lights 8-30x full
+    scale, blurred in linear light by a bent 15 px path (true image edge), 0.5 % noise, 8-bit
+    sRGB, so the lights' streaks are clipped. Returns (photo uint8, kernel, sharp linear light
+    crop matching the photo, lights unclipped)."""
+    from core.color import linear_to_srgb, srgb_to_linear
+
+    kernel = np.zeros((21, 21), np.float32)
+    path = np.array([[3, 15], [9, 12], [14, 13], [17, 6]], np.int32)
+    cv2.polylines(kernel, [path], False, 1.0, 1, cv2.LINE_AA)
+    kernel /= kernel.sum()
+    rng = np.random.default_rng(seed)
+    lin = srgb_to_linear(make_scene(side, side, seed=seed))
+    for _ in range(12):
+        c = (int(rng.integers(10, side - 10)), int(rng.integers(10, side - 10)))
+        cv2.circle(lin, c, int(rng.integers(1, 4)), (float(rng.uniform(8, 30)),) * 3, -1)
+    blurred, sharp = blur_valid(lin, kernel)
+    blurred = np.clip(blurred + 0.005 * rng.standard_normal(blurred.shape).astype(np.float32), 0, 1)
+    return np.rint(linear_to_srgb(blurred) * 255).astype(np.uint8), kernel, sharp
+
+
 def blurred_pair8(
     sharp_srgb: np.ndarray, psf: np.ndarray, noise: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import blur_valid, make_scene
+from conftest import blur_valid, make_scene, night_scene
 
 from core.color import linear_to_srgb, srgb_to_linear
 from core.compare import psnr_db
@@ -239,3 +239,50 @@ def test_kernel_error_is_checked():
         deblur(img, motion_psf(5, 0), method="wiener", kernel_error=0.001)
     with pytest.raises(ValueError, match="kernel_error"):
         deconvolve_sparse(img, motion_psf(5, 0), kernel_error=-1.0)
+
+
+def _night_psnr(photo_linear: np.ndarray, sharp_linear: np.ndarray) -> float:
+    """PSNR of sRGB-encoded values (lights clipped at full scale, as a display shows them)."""
+
+    def shown(x):
+        return linear_to_srgb(np.clip(x, 0, 1))
+
+    return psnr_db(shown(photo_linear), shown(sharp_linear))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_clipped_highlights_are_not_read_as_blurred_data(seed):
+    # a clipped light's streak is cut off at full scale; read as data it rings along the
+    # kernel's path around every light (the true kernel here): 15.4-15.8 dB, 2 dB below the
+    # blurred photo; left out of the data term, 17.2-17.7
+    photo, kernel, sharp = night_scene(seed)
+    y = srgb_to_linear(photo.astype(np.float32) / 255)
+    level = float(srgb_to_linear(np.float32(254.5 / 255)))  # the top code, as deblur takes it
+    as_data = _night_psnr(deconvolve_sparse(y, kernel), sharp)
+    left_out = _night_psnr(deconvolve_sparse(y, kernel, saturation=level), sharp)
+    assert left_out > as_data + 1.5
+    # deblur does it for stored (clipped) data
+    assert _night_psnr(srgb_to_linear(deblur(photo, kernel) / np.float32(255)), sharp) > (
+        as_data + 1.5
+    )
+
+
+def test_nothing_clipped_changes_nothing():
+    # (nor does a clipped pixel or two alone: noise lifting a value near full scale)
+    sharp = make_scene(96, 128, seed=4)
+    y, _ = blur_valid(srgb_to_linear(sharp) * 0.8, motion_psf(9, 20))
+    y[10, 10, 0] = y[50, 60:62, 1] = 1.0
+    np.testing.assert_array_equal(
+        deconvolve_sparse(y, motion_psf(9, 20), saturation=0.9),
+        deconvolve_sparse(y, motion_psf(9, 20)),
+    )
+
+
+def test_hdr_values_above_full_scale_are_data_not_clipping():
+    # float data above 1 is not clipped: a light at 4x full scale comes back at 3.85 (3.48 were
+    # its blurred values taken for clipping; its sharp crop is at [36:40, 56:60])
+    lin = srgb_to_linear(make_scene(96, 128, seed=5))
+    lin[40:44, 60:64] = 4.0
+    y, _ = blur_valid(lin, motion_psf(9, 0))
+    out = deblur(y, motion_psf(9, 0), linear_input=True, clip=False)
+    assert out[36:40, 56:60].mean() > 3.7
