@@ -516,6 +516,7 @@ def deconvolve_richardson_lucy(
     iterations: int | None = None,
     damping: float | None = None,
     noise_sigma: float | None = None,
+    saturation: float | None = None,
     clip: bool = True,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
@@ -535,6 +536,10 @@ def deconvolve_richardson_lucy(
         Default 30 at strength 50.
     damping : float, optional
         Residual threshold in noise sigmas; default 2.
+    saturation : float, optional
+        The data's clipping level, as in :func:`deconvolve_sparse`: on clipped areas the
+        estimate, blurred, may exceed the data (which says only "at least this"), so there the
+        update only ever raises it (the ratio is kept at 1 or above).
     noise_sigma, clip, progress
         As in :func:`deconvolve_wiener`.
 
@@ -554,6 +559,7 @@ def deconvolve_richardson_lucy(
     def solve(canvas, cv: _Canvas, rep):
         y = np.maximum(canvas, eps)
         x = y.copy()
+        clipped = None if saturation is None else _clipped_areas(canvas, saturation)
         for i in range(n_iter):
             rep(i / n_iter, "Richardson-Lucy")
             est = np.maximum(fft.idft(fft.mul(fft.dft(x), cv.k)), eps)
@@ -566,6 +572,8 @@ def deconvolve_richardson_lucy(
                 ratio -= 1
                 ratio *= u
                 ratio += 1
+            if clipped is not None:  # at least the clipping level: only "too dark" counts
+                np.maximum(ratio, np.float32(1.0), out=ratio, where=clipped > 0)
             x *= fft.idft(fft.mul(fft.dft(ratio), cv.k, conj_b=True))
         return x
 

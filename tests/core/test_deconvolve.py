@@ -286,3 +286,13 @@ def test_hdr_values_above_full_scale_are_data_not_clipping():
     y, _ = blur_valid(lin, motion_psf(9, 0))
     out = deblur(y, motion_psf(9, 0), linear_input=True, clip=False)
     assert out[36:40, 56:60].mean() > 3.7
+
+
+def test_richardson_lucy_reads_a_clipped_pixel_as_at_least_that_bright():
+    # its update may only raise the estimate there: 100 iterations 17.4 -> 17.8 dB (seed 0)
+    photo, kernel, sharp = night_scene(0)
+    y = srgb_to_linear(photo.astype(np.float32) / 255)
+    level = float(srgb_to_linear(np.float32(254.5 / 255)))
+    as_data = deconvolve_richardson_lucy(y, kernel, iterations=100)
+    at_least = deconvolve_richardson_lucy(y, kernel, iterations=100, saturation=level)
+    assert _night_psnr(at_least, sharp) > _night_psnr(as_data, sharp) + 0.3
