@@ -449,7 +449,7 @@ def _clipped_areas(canvas: np.ndarray, saturation: float) -> np.ndarray | None:
     at_top = (canvas >= np.float32(saturation)).astype(np.uint8)
     if not at_top.any():
         return None
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(at_top, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(at_top, connectivity=8)
     large = stats[:, cv2.CC_STAT_AREA] >= _MIN_CLIPPED_AREA_PX
     large[0] = False  # the background
     if not large[1:].any():
@@ -560,6 +560,7 @@ def deconvolve_richardson_lucy(
         y = np.maximum(canvas, eps)
         x = y.copy()
         clipped = None if saturation is None else _clipped_areas(canvas, saturation)
+        at_top = None if clipped is None else clipped > 0
         for i in range(n_iter):
             rep(i / n_iter, "Richardson-Lucy")
             est = np.maximum(fft.idft(fft.mul(fft.dft(x), cv.k)), eps)
@@ -572,8 +573,8 @@ def deconvolve_richardson_lucy(
                 ratio -= 1
                 ratio *= u
                 ratio += 1
-            if clipped is not None:  # at least the clipping level: only "too dark" counts
-                np.maximum(ratio, np.float32(1.0), out=ratio, where=clipped > 0)
+            if at_top is not None:  # at least the clipping level: only "too dark" counts
+                np.maximum(ratio, np.float32(1.0), out=ratio, where=at_top)
             x *= fft.idft(fft.mul(fft.dft(ratio), cv.k, conj_b=True))
         return x
 
