@@ -253,8 +253,8 @@ def _night_psnr(photo_linear: np.ndarray, sharp_linear: np.ndarray) -> float:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_clipped_highlights_are_not_read_as_blurred_data(seed):
     # a clipped light's streak is cut off at full scale; read as data it rings along the
-    # kernel's path around every light (the true kernel here): 15.4-15.8 dB, 2 dB below the
-    # blurred photo; left out of the data term, 17.2-17.7
+    # kernel's path around every light (the true kernel here): 15.8 and 15.4 dB, 1.7 and 2.3 dB
+    # below the blurred photo; left out of the data term, 17.7 and 17.2
     photo, kernel, sharp = night_scene(seed)
     y = srgb_to_linear(photo.astype(np.float32) / 255)
     level = float(srgb_to_linear(np.float32(254.5 / 255)))  # the top code, as deblur takes it
@@ -279,8 +279,9 @@ def test_nothing_clipped_changes_nothing():
 
 
 def test_hdr_values_above_full_scale_are_data_not_clipping():
-    # float data above 1 is not clipped: a light at 4x full scale comes back at 3.85 (3.48 were
-    # its blurred values taken for clipping; its sharp crop is at [36:40, 56:60])
+    # float data above 1 is not clipped: a light at 4x full scale comes back at 3.85 (at 3.48
+    # when its blurred values above 0.98 are left out as clipped; the light is at [36:40, 56:60]
+    # of the valid crop)
     lin = srgb_to_linear(make_scene(96, 128, seed=5))
     lin[40:44, 60:64] = 4.0
     y, _ = blur_valid(lin, motion_psf(9, 0))
