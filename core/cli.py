@@ -540,25 +540,34 @@ def _run_analyze(args: argparse.Namespace) -> int:
             )
         finally:
             bar.close()
-        second = None
-        if d.kind == "sharp":  # what Auto will do: ask the learned pass for a second opinion
+        second, check_s = None, 0.0
+        if args.mode == "auto":  # what deblur's Auto will do: the same cross-check
             from .crosscheck import cross_check
 
+            t0 = time.perf_counter()
             second = cross_check(img.pixels, d, linear_input=args.linear)
+            check_s = time.perf_counter() - t0
         if args.json:
             record = {"file": str(src), **d.to_json()}
+            if second is not None:
+                record["timings_s"]["cross_check"] = round(check_s, 3)
             if second is not None and second.learned_pass_json() is not None:
                 record["learned_pass"] = second.learned_pass_json()
+            if second is not None and second.kernel_check_json() is not None:
+                record["kernel_check"] = second.kernel_check_json()
             print(json.dumps(record))
         else:
             params = ", ".join(f"{k} {v:.1f}" for k, v in d.params.items())
             print(f"{src}: {d.kind} (confidence {d.confidence:.2f}; {params})")
             print(f"  {d.explanation}")
-            if second is not None and second.use_ai:
-                print(f"  {second.note('will be used by deblur (Auto)')}")
+            if second is not None and second.plan():
+                print(f"  {second.plan()}")
             secs = sum(d.timings_s.values())
             x, y, w, h = d.region
-            print(f"  analysed {w}x{h} px at ({x}, {y}) in {secs:.1f} s")
+            checked = ""
+            if second is not None:
+                checked = f"; cross-checked against the learned pass in {check_s:.1f} s"
+            print(f"  analysed {w}x{h} px at ({x}, {y}) in {secs:.1f} s{checked}")
         if args.psf_out:
             _write_psf(args.psf_out, d.psf, overwrite=args.overwrite, protect=args.inputs)
             if not args.json and not args.quiet:

@@ -216,6 +216,59 @@ class CrossCheck:
         :data:`KEEP_MISFIT`): a large blur the learned pass barely touched."""
         return self.strays_far and bool(self.misfit < KEEP_MISFIT)
 
+    def plan(self, ai_share: float = AI_SHARE, *, host: str = "deblur (Auto)") -> str:
+        """One line for an analysis report: what ``host``'s Auto will do with the photo and
+        why ("" for a photo found sharp that the learned pass leaves alone). ``ai_share`` is
+        the share the blend asks for (:func:`restore_checked`'s)."""
+        if self.sharpness_gain is not None:
+            return self.note(f"will be used by {host}")
+        if self.use_ai:
+            if self.misfit_rejects and not self.strays_far:
+                return (
+                    f"The blur estimate explains only part of the photo (misfit "
+                    f"{self.misfit:.2f}: a blur that differs across it, or a subject that "
+                    f"moved): {host} will use the learned pass instead of deconvolving with it."
+                )
+            return (
+                "Deconvolved with this estimate, the analysed region strays "
+                f"{self.disagreement_db:.1f} dB further from the learned pass than the blurred "
+                f"photo does (a wrong blur estimate): {host} will use the learned pass instead."
+            )
+        share = self.share_for(ai_share)
+        fit = f"misfit {self.misfit:.2f}" if np.isfinite(self.misfit) else "misfit not measured"
+        why = "The blur estimate explains the photo"
+        if self.kept_though_far:
+            why += f" ({fit}; a large blur the learned pass barely touches)"
+        elif share > ai_share:
+            why += f" only in part ({fit})"
+        else:
+            why += f" ({fit})"
+        if share <= 0.0:
+            return f"{why}: {host} will deconvolve with it."
+        return (
+            f"{why}: {host} will deconvolve with it and blend the result with the learned "
+            f"pass ({share * 100:.0f} % learned)."
+        )
+
+    def kernel_check_json(self, ai_share: float = AI_SHARE) -> dict[str, Any] | None:
+        """The check of a blurred photo's kernel, for analysis reports (None for a photo found
+        sharp): whether Auto deconvolves with it (``trusted``), the learned pass's share in
+        Auto's result, and the measurements behind it (None where not measured)."""
+        if self.sharpness_gain is not None:
+            return None
+
+        def num(v: float) -> float | None:
+            return round(float(v), 4) if np.isfinite(v) else None
+
+        return {
+            "trusted": not self.use_ai,
+            "learned_share": 1.0 if self.use_ai else num(self.share_for(ai_share)),
+            "misfit": num(self.misfit),
+            "unexplained": num(self.unexplained),
+            "disagreement_db": num(self.disagreement_db),
+            "change_ratio": num(self.change_ratio),
+        }
+
     def learned_pass_json(self) -> dict[str, Any] | None:
         """The second opinion on a photo found sharp, for analysis reports (else None)."""
         if self.sharpness_gain is None:

@@ -159,14 +159,17 @@ def analyze(
             f"{d.explanation}\nType: {d.kind}; confidence {d.confidence:.2f}; "
             f"parameters: {values}."
         )
-        if d.kind == "sharp":  # Deblur's Auto asks the learned pass for a second opinion
+        if request["mode"] == "auto":  # what Deblur's Auto will do: the same cross-check
             from core.crosscheck import cross_check
 
             second = cross_check(_analysed(pixels, crop), d, linear_input=linear)
-            if second is not None and second.learned_pass_json() is not None:
-                info["diagnosis"]["learned_pass"] = second.learned_pass_json()
-                if second.use_ai:
-                    info["message"] += f"\n{second.note('will be used by Deblur (Auto)')}"
+            if second is not None:
+                if second.learned_pass_json() is not None:
+                    info["diagnosis"]["learned_pass"] = second.learned_pass_json()
+                if second.kernel_check_json() is not None:
+                    info["diagnosis"]["kernel_check"] = second.kernel_check_json()
+                if second.plan():
+                    info["message"] += f"\n{second.plan(host='Deblur (Auto)')}"
     return {
         "psf": (picture.astype(np.float32) / np.float32(255))[..., None],
         "focus": np.ascontiguousarray(focus, dtype=np.float32)[..., None],

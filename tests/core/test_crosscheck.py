@@ -119,9 +119,91 @@ def test_auto_uses_the_learned_pass_when_the_blur_estimate_is_far_off(
         return 10 * np.log10(255**2 / np.mean((x.astype(float) - gt.astype(float)) ** 2))
 
     assert psnr(result) > psnr(img)
+    # analyze says so beforehand, from the same check
+    assert main(["analyze", str(src), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["type"] == "motion"
+    assert record["kernel_check"]["trusted"] is False
+    assert record["kernel_check"]["learned_share"] == 1.0
+    assert record["kernel_check"]["disagreement_db"] > DISAGREEMENT_DB
+    assert record["timings_s"]["cross_check"] > 0
+    assert "learned_pass" not in record  # that is the second opinion on a photo found sharp
+    assert main(["analyze", str(src)]) == 0
+    assert "deblur (Auto) will use the learned pass instead" in capsys.readouterr().out
     # a family the user forces is not second-guessed
     assert main(["deblur", str(src), "-o", str(out), "--mode", "motion", "--overwrite"]) == 0
     assert "learned pass" not in capsys.readouterr().out
+    assert main(["analyze", str(src), "--json", "--mode", "motion"]) == 0
+    assert "kernel_check" not in json.loads(capsys.readouterr().out)
+
+
+def test_analyze_says_auto_will_blend_when_the_kernel_explains_the_photo(
+    tmp_path, capsys, monkeypatch
+):
+    import core.diagnose
+
+    img, _ = _defocused()
+    real = core.diagnose.diagnose
+    monkeypatch.setattr(
+        core.diagnose,
+        "diagnose",
+        lambda *a, **k: dataclasses.replace(real(*a, **k), kind="defocus", psf=defocus_psf(2.0)),
+    )
+    src = tmp_path / "in.png"
+    write_image(src, img)
+    assert main(["analyze", str(src), "--json"]) == 0
+    check = json.loads(capsys.readouterr().out)["kernel_check"]
+    assert check["trusted"] is True
+    assert check["learned_share"] == AI_SHARE
+    assert check["unexplained"] < MISFIT_RAMP[0]
+    assert check["disagreement_db"] < DISAGREEMENT_DB
+    assert main(["analyze", str(src)]) == 0
+    said = capsys.readouterr().out
+    assert "The blur estimate explains the photo (misfit" in said
+    assert (
+        "will deconvolve with it and blend the result with the learned pass (50 % learned)" in said
+    )
+    # deblur then does what analyze said: the blend
+    assert main(["deblur", str(src), "-o", str(tmp_path / "out.png")]) == 0
+    assert "learned pass was used" not in capsys.readouterr().out
+
+
+def test_the_plan_an_analysis_reports_follows_the_check():
+    lo, hi = MISFIT_RAMP
+    moved = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=True, misfit=hi)
+    assert moved.misfit_rejects
+    assert "explains only part of the photo (misfit 2.00" in moved.plan()
+    assert moved.plan().endswith(
+        "deblur (Auto) will use the learned pass instead of deconvolving with it."
+    )
+    assert moved.kernel_check_json() == {
+        "trusted": False,
+        "learned_share": 1.0,
+        "misfit": 2.0,
+        "unexplained": 4.0,
+        "disagreement_db": 3.0,
+        "change_ratio": 2.0,
+    }
+    far = CrossCheck(disagreement_db=12.0, change_ratio=6.0, use_ai=True, misfit=0.5)
+    assert "strays 12.0 dB further from the learned pass" in far.plan(host="Deblur (Auto)")
+    assert "Deblur (Auto) will use the learned pass instead." in far.plan(host="Deblur (Auto)")
+    part = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=False, misfit=(lo + hi) / 4)
+    assert "explains the photo only in part (misfit 0.75)" in part.plan()
+    assert "(75 % learned)" in part.plan()
+    assert part.plan(0.0).endswith("blend the result with the learned pass (50 % learned).")
+    fits = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=False, misfit=lo / 4)
+    assert fits.plan(0.0) == (
+        "The blur estimate explains the photo (misfit 0.25): deblur (Auto) will deconvolve with it."
+    )
+    kept = CrossCheck(disagreement_db=10.0, change_ratio=6.0, use_ai=False, misfit=0.1)
+    assert kept.kept_though_far
+    assert "(misfit 0.10; a large blur the learned pass barely touches)" in kept.plan()
+    unmeasured = CrossCheck(disagreement_db=3.0, change_ratio=2.0, use_ai=False)
+    assert unmeasured.kernel_check_json()["misfit"] is None
+    assert "misfit not measured" in unmeasured.plan()
+    sharp = CrossCheck(float("nan"), float("nan"), use_ai=False, sharpness_gain=1.01)
+    assert sharp.kernel_check_json() is None
+    assert sharp.plan() == ""
 
 
 def test_a_recipes_first_pass_is_cross_checked_too(monkeypatch):

@@ -557,6 +557,24 @@ def test_analyze_and_auto_ask_the_learned_pass_about_a_photo_called_sharp(monkey
     assert np.abs(out - truth).mean() < np.abs(blurred - truth).mean()
 
 
+def test_analyze_says_what_deblurs_auto_will_do_with_the_kernel():
+    from gimp_plugin import ops
+
+    blurred, _ = _scene_linear(motion_psf(9.0, 30.0))
+    info = {}
+    ops.analyze(params.analyze_request({}), blurred, info=info)
+    check = info["diagnosis"]["kernel_check"]
+    assert "learned_pass" not in info["diagnosis"]
+    # a uniform 9 px motion: the kernel explains the layer, and Deblur then blends as said
+    assert check["trusted"] is True
+    assert check["learned_share"] == 0.5
+    assert "Deblur (Auto) will deconvolve with it and blend the result" in info["message"]
+    assert "(50 % learned)" in info["message"]
+    done = {}
+    ops.apply(params.deblur_request({"mode": "auto"}), blurred, info=done)
+    assert "blended with the learned pass (50 % learned)" in done["message"]
+
+
 def test_analyze_diagnoses_the_box_and_maps_the_whole_layer():
     from gimp_plugin import ops
 
