@@ -203,6 +203,12 @@ class Diagnosis:
     timings_s: dict[str, float] = field(default_factory=dict)
     evidence: dict[str, float] = field(default_factory=dict)  # the measurements behind the call
 
+    @property
+    def extent_px(self) -> float:
+        """The blur's extent in px: a motion's length, a disk's diameter, a shake path's span
+        (0 for a photo found sharp)."""
+        return 0.0 if self.kind == "sharp" else _extent_of(self.kind, self.params, self.psf)
+
     def to_json(self) -> dict:
         """A stable, machine-readable description (schema version 1)."""
         return {

@@ -11,6 +11,12 @@ network's multiple at the bottom/right. Neighbouring tiles are blended with rais
 weights that sum to 1, so no weight buffer is needed. Rows are finished as soon as the tiles
 below cannot touch them any more: besides the input and the output arrays, memory holds one
 band of residual (image width x (tile + blend) x channels x 4 bytes) and one network tile.
+
+Large blur: the shipped network was trained on blur up to about 21 px and sees 64 px around a
+pixel; a 40-70 px shake it barely touches. Told the blur's extent (``blur_px``, from the
+diagnosis), :func:`ai_deblur` first runs it on the photo scaled down until the blur measures
+:data:`COARSE_BLUR_PX`, adds that pass's change scaled back up (a coarse-to-fine cascade, in
+strips), and then runs it at full resolution on the result.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..color import linear_to_srgb, srgb_to_linear
@@ -27,9 +34,22 @@ from ..tiling import tile_grid
 from .guard import GuardSettings, border_weights, guard_weights
 from .runtime import Restorer, load_restorer
 
-__all__ = ["ai_deblur", "DEFAULT_AI_TILE_PX", "strength_gain"]
+__all__ = ["ai_deblur", "COARSE_BLUR_PX", "COARSE_FROM_PX", "DEFAULT_AI_TILE_PX", "strength_gain"]
 
 DEFAULT_AI_TILE_PX = 1024
+# The blur extent (px) the coarse pass scales a large blur down to: inside the range the
+# network was trained on. Synthetic 36-60 px blur (benchmarks/kernel_fit.py --large, seed 4300,
+# 32 cases, the diagnosed kernel's extent): the learned pass 17.74 dB, with a coarse pass to
+# 10 px 18.20, to 15 px 18.41 (blurred 17.45)
+COARSE_BLUR_PX = 15.0
+# ...taken for blur of at least this extent (px), past the first 35 px kernel frame: on the
+# held-out 5-17 px blur (seed 2028) kernels measure up to 21 px (28 and 32 once each), and a
+# coarse pass there lost 0.03-0.7 dB; from 36 px on, Auto's blends on 36-60 px blur gained in
+# every changed case (39 of 64, seeds 4100 and 4300)
+COARSE_FROM_PX = 36.0
+# ...and never to a scaled photo shorter than this on a side (nothing left to restore)
+_COARSE_MIN_SIDE_PX = 64
+_STRIP_PX = 1024 * 1024  # pixels per strip when the coarse pass's change is brought back up
 _BLEND_PX = 32
 _ALPHA_MIN = np.float32(1.0 / 255.0)
 
@@ -54,6 +74,7 @@ def ai_deblur(
     linear_input: bool = False,
     tile_px: int = DEFAULT_AI_TILE_PX,
     guard: bool | GuardSettings = True,
+    blur_px: float | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Remove blur (camera shake, motion, defocus, soft lenses) with the learned model.
@@ -77,6 +98,11 @@ def ai_deblur(
     guard : bool or GuardSettings, default True
         Detect checkerboard / colour-mosaic / border failures per block and fall back to the
         input there (:mod:`core.ai.guard`).
+    blur_px : float, optional
+        The blur's extent in px when known (``core.diagnose``'s). From
+        :data:`COARSE_FROM_PX` on, the network first runs on the photo scaled down until the
+        blur measures :data:`COARSE_BLUR_PX`, and its change, scaled back up, is added before
+        the full-resolution pass (see the module docstring). None: one pass.
     progress : callable, optional
         ``progress(fraction, stage)`` after every tile; return False to cancel
         (raises ``OperationCancelled``).
@@ -91,6 +117,8 @@ def ai_deblur(
     W x (tile_px + 32) x C (the residual band and the temporaries that finish it), plus one
     network tile (~0.3 GB in cv2.dnn and ~0.2 GB of float32 copies at the default tile size):
     about 1 GB over the input for a 24 MP RGB photo, and it grows only with the image width.
+    The coarse pass (``blur_px``) adds one copy of the photo in its own dtype, the photo scaled
+    down, and a strip of float32 change (about 1 MP).
     Transparent pixels are premultiplied before the network so hidden colours do not bleed;
     fully transparent pixels keep their colour values.
 
@@ -113,6 +141,15 @@ def ai_deblur(
     net = load_restorer(model)
     if gain == 0.0:
         return image.copy()
+    if blur_px is not None and not (math.isfinite(blur_px) and blur_px >= 0):
+        msg = f"blur_px must be a blur extent in px (>= 0), got {blur_px}"
+        raise ValueError(msg)
+    scale = 1.0 if blur_px is None or blur_px < COARSE_FROM_PX else blur_px / COARSE_BLUR_PX
+    if scale > 1.0 and min(image.shape[:2]) / scale >= _COARSE_MIN_SIDE_PX:
+        options = {"model": net, "linear_input": linear_input, "tile_px": tile_px, "guard": guard}
+        pre = _coarse_pass(image, scale, options, rep.sub(0.0, 0.25))
+        full = ai_deblur(pre, **options, progress=rep.sub(0.25, 1.0))
+        return full if gain == 1.0 else _toward(image, full, gain)
     orig = as_hwc(image)
     colour, alpha = split_alpha(orig)
     h, w, c = colour.shape
@@ -162,6 +199,58 @@ def ai_deblur(
         keep = band[final_y - band_y0 :].copy()
         band, band_y0, done_y = keep, final_y, final_y
     rep(1.0, "done")
+    return out.reshape(image.shape)
+
+
+def _coarse_pass(image: np.ndarray, scale: float, options: dict, rep: Reporter) -> np.ndarray:
+    """``image`` plus the change the network makes to it scaled down by ``scale``, brought back
+    up (bicubic) to full resolution in strips; the input's dtype and shape, alpha unchanged."""
+    orig = as_hwc(image)
+    h, w = orig.shape[:2]
+    hs, ws = max(1, round(h / scale)), max(1, round(w / scale))
+    src = orig.astype(np.float32) if orig.dtype == np.float16 else orig
+    small = cv2.resize(src, (ws, hs), interpolation=cv2.INTER_AREA).reshape(hs, ws, -1)
+    restored = ai_deblur(small, **options, progress=rep.sub(0.0, 0.8))
+    colour_small, _ = split_alpha(small)
+    change = to_float32(split_alpha(restored)[0]) - to_float32(colour_small)
+    colour, alpha = split_alpha(orig)
+    c = colour.shape[2]
+    out = np.empty_like(orig)
+    if alpha is not None:
+        out[:, :, c:] = alpha
+    map_x = ((np.arange(w, dtype=np.float32) + 0.5) * np.float32(ws / w) - 0.5)[None, :]
+    step = max(1, _STRIP_PX // max(w, 1))
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        ys = (np.arange(y0, y1, dtype=np.float32) + 0.5) * np.float32(hs / h) - 0.5
+        mx = np.ascontiguousarray(np.broadcast_to(map_x, (y1 - y0, w)))
+        my = np.ascontiguousarray(np.broadcast_to(ys[:, None], (y1 - y0, w)))
+        up = cv2.remap(change, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        base = to_float32(colour[y0:y1])
+        result = base + up.reshape(y1 - y0, w, c)
+        if out.dtype.kind == "f":  # as the full pass: never below black, HDR kept
+            np.clip(result, np.minimum(base, 0.0), np.maximum(base, 1.0), out=result)
+        out[y0:y1, :, :c] = from_float32(result, out.dtype)
+        rep(y1 / h, "AI deblur: coarse pass")
+    return out.reshape(image.shape)
+
+
+def _toward(image: np.ndarray, result: np.ndarray, gain: float) -> np.ndarray:
+    """``image + gain * (result - image)`` in the input's dtype (strength), alpha unchanged."""
+    orig, res = as_hwc(image), as_hwc(result)
+    colour, alpha = split_alpha(orig)
+    c = colour.shape[2]
+    out = res.copy()
+    h, w = orig.shape[:2]
+    step = max(1, _STRIP_PX // max(w, 1))
+    for y0 in range(0, h, step):
+        base = to_float32(colour[y0 : y0 + step])
+        mixed = base + np.float32(gain) * (to_float32(res[y0 : y0 + step, :, :c]) - base)
+        if out.dtype.kind == "f":
+            np.clip(mixed, np.minimum(base, 0.0), np.maximum(base, 1.0), out=mixed)
+        out[y0 : y0 + step, :, :c] = from_float32(mixed, out.dtype)
+    if alpha is not None:
+        out[:, :, c:] = alpha
     return out.reshape(image.shape)
 
 

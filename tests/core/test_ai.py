@@ -22,6 +22,7 @@ from core.ai import (
     strength_gain,
 )
 from core.ai.guard import periodic_artifact_score
+from core.ai.infer import COARSE_FROM_PX
 from core.ai.registry import MODELS_DIR, verified_path
 from core.color import linear_to_srgb, srgb_to_linear
 from core.compare import psnr_db
@@ -278,3 +279,66 @@ def test_motion_blur_also_gains():
     g8 = np.rint(linear_to_srgb(gt) * 255).astype(np.uint8)
     # shipped model: +0.4 dB here (+2.8 dB on the defocused Set14 crop above)
     assert psnr_db(ai_deblur(b8), g8) > psnr_db(b8, g8) + 0.3
+
+
+# ----------------------------------------------------------------------------- large blur
+def test_a_large_blur_gains_from_the_coarse_pass():
+    # an 18 px defocus disk (36 px across; the network was trained on blur up to ~21 px): one
+    # pass 16.64 dB (blurred 16.61), with the coarse pass 17.58 (seeds 3 and 7 alike)
+    blurred, sharp = blurred_pair8(make_scene(440, 440, seed=1), defocus_psf(18), 0.005, 1)
+
+    def psnr(x: np.ndarray) -> float:
+        return psnr_db(x.astype(np.float32) / 255, sharp.astype(np.float32) / 255)
+
+    one = psnr(ai_deblur(blurred))
+    assert psnr(ai_deblur(blurred, blur_px=COARSE_FROM_PX)) > one + 0.6
+    # a blur the network knows (or none given) runs once, as before
+    np.testing.assert_array_equal(ai_deblur(blurred, blur_px=30), ai_deblur(blurred))
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float16, np.float32])
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_the_coarse_pass_keeps_dtype_shape_and_alpha(dtype, channels):
+    base = make_scene(170, 190, seed=2)
+    colour = base[..., :1] if channels in (1, 2) else base
+    arr = np.concatenate([colour, np.full((170, 190, 1), 0.75, np.float32)], axis=2)
+    arr = arr if channels in (2, 4) else colour
+    img = np.rint(arr * 65535).astype(dtype) if dtype == np.uint16 else arr.astype(dtype)
+    if channels == 1:
+        img = img[..., 0]
+    before = img.copy()
+    out = ai_deblur(img, blur_px=36)  # scaled by 2.4: 71x79 px
+    assert out.dtype == img.dtype
+    assert out.shape == img.shape
+    np.testing.assert_array_equal(img, before)
+    if channels in (2, 4):
+        np.testing.assert_array_equal(out[..., -1], img[..., -1])
+    assert not np.array_equal(out, ai_deblur(img))  # the coarse pass ran
+
+
+def test_the_coarse_pass_follows_strength_progress_and_cancel():
+    blurred, _ = blurred_pair8(make_scene(300, 300, seed=3), defocus_psf(10), 0.005, 3)
+    np.testing.assert_array_equal(ai_deblur(blurred, strength=0, blur_px=40), blurred)
+    changes = [
+        np.abs(ai_deblur(blurred, strength=s, blur_px=40).astype(float) - blurred).mean()
+        for s in (25, 50, 100)
+    ]
+    assert changes == sorted(changes), changes
+    seen: list[float] = []
+    ai_deblur(blurred, blur_px=40, tile_px=128, progress=lambda f, s: seen.append(f))
+    assert seen == sorted(seen)
+    assert seen[-1] == 1.0
+    assert any(0.0 < f < 0.25 for f in seen)  # the coarse pass reports too
+    calls: list[float] = []
+
+    def cancel(fraction: float, stage: str) -> bool:
+        calls.append(fraction)
+        return len(calls) < 2
+
+    with pytest.raises(OperationCancelled):
+        ai_deblur(blurred, blur_px=40, progress=cancel)
+    with pytest.raises(ValueError, match="blur_px"):
+        ai_deblur(blurred, blur_px=float("nan"))
+    # too small to scale down that far: one pass
+    small = blurred[:100, :100]
+    np.testing.assert_array_equal(ai_deblur(small, blur_px=200), ai_deblur(small))

@@ -374,3 +374,24 @@ def test_a_large_blur_whose_kernel_explains_the_photo_is_kept_though_it_strays_f
     assert "but its blur estimate explains the photo" in check.note()
     assert "it was kept" in check.note()
     assert _psnr(out, gt) > _psnr(ai_deblur(photo), gt) + 1.0
+
+
+def test_the_learned_pass_in_a_blend_of_a_large_blur_runs_a_coarse_pass_first():
+    """An 18 px defocus disk (36 px across, past what the network was trained on): Auto's
+    blend takes the learned pass that first ran on the photo scaled down (the diagnosed
+    extent, 36 px, over core.ai.infer.COARSE_BLUR_PX): 19.12 dB against 18.65 for the blend
+    with the one-pass learned result (blurred 16.61)."""
+    from core.ai import ai_deblur
+
+    k = defocus_psf(18)
+    photo, gt = blurred_pair8(make_scene(440, 440, seed=1), k, 0.005, 1)
+    d = dataclasses.replace(diagnose(photo), kind="defocus", psf=k, params={"radius_px": 18.0})
+    assert d.extent_px == 36.0
+    out, check = restore_checked(photo, d)
+    assert check is not None
+    assert not check.use_ai
+    classical = deblur(photo, k, kernel_error=BLIND_KERNEL_ERROR)
+    coarse = ai_deblur(photo, blur_px=36.0)
+    np.testing.assert_array_equal(out, blend_results(classical, coarse, check.ai_share))
+    one_pass = blend_results(classical, ai_deblur(photo), check.ai_share)
+    assert _psnr(out, gt) > _psnr(one_pass, gt) + 0.3
