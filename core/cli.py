@@ -560,8 +560,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
             params = ", ".join(f"{k} {v:.1f}" for k, v in d.params.items())
             print(f"{src}: {d.kind} (confidence {d.confidence:.2f}; {params})")
             print(f"  {d.explanation}")
-            if second is not None and second.plan():
-                print(f"  {second.plan()}")
+            plan = "" if second is None else second.plan()
+            if plan:
+                print(f"  {plan}")
             secs = sum(d.timings_s.values())
             x, y, w, h = d.region
             checked = ""

@@ -248,7 +248,7 @@ class CrossCheck:
         why = "The blur estimate explains the photo"
         if self.kept_though_far:
             why += f" ({fit}; a large blur the learned pass barely touches)"
-        elif share > ai_share:
+        elif self._lean() > 0.0:
             why += f" only in part ({fit})"
         else:
             why += f" ({fit})"

@@ -168,8 +168,9 @@ def analyze(
                     info["diagnosis"]["learned_pass"] = second.learned_pass_json()
                 if second.kernel_check_json() is not None:
                     info["diagnosis"]["kernel_check"] = second.kernel_check_json()
-                if second.plan():
-                    info["message"] += f"\n{second.plan(host='Deblur (Auto)')}"
+                plan = second.plan(host="Deblur (Auto)")
+                if plan:
+                    info["message"] += f"\n{plan}"
     return {
         "psf": (picture.astype(np.float32) / np.float32(255))[..., None],
         "focus": np.ascontiguousarray(focus, dtype=np.float32)[..., None],

@@ -227,10 +227,7 @@ def _coarse_pass(image: np.ndarray, scale: float, options: dict, rep: Reporter) 
         my = np.ascontiguousarray(np.broadcast_to(ys[:, None], (y1 - y0, w)))
         up = cv2.remap(change, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         base = to_float32(colour[y0:y1])
-        result = base + up.reshape(y1 - y0, w, c)
-        if out.dtype.kind == "f":  # as the full pass: never below black, HDR kept
-            np.clip(result, np.minimum(base, 0.0), np.maximum(base, 1.0), out=result)
-        out[y0:y1, :, :c] = from_float32(result, out.dtype)
+        out[y0:y1, :, :c] = _changed(base, up.reshape(y1 - y0, w, c), out.dtype)
         rep(y1 / h, "AI deblur: coarse pass")
     return out.reshape(image.shape)
 
@@ -245,10 +242,8 @@ def _toward(image: np.ndarray, result: np.ndarray, gain: float) -> np.ndarray:
     step = max(1, _STRIP_PX // max(w, 1))
     for y0 in range(0, h, step):
         base = to_float32(colour[y0 : y0 + step])
-        mixed = base + np.float32(gain) * (to_float32(res[y0 : y0 + step, :, :c]) - base)
-        if out.dtype.kind == "f":
-            np.clip(mixed, np.minimum(base, 0.0), np.maximum(base, 1.0), out=mixed)
-        out[y0 : y0 + step, :, :c] = from_float32(mixed, out.dtype)
+        change = np.float32(gain) * (to_float32(res[y0 : y0 + step, :, :c]) - base)
+        out[y0 : y0 + step, :, :c] = _changed(base, change, out.dtype)
     if alpha is not None:
         out[:, :, c:] = alpha
     return out.reshape(image.shape)
@@ -340,8 +335,13 @@ def _finish_rows(
     if alpha is not None:
         a = to_float32(alpha[y0:y1])
         delta = np.where(a >= _ALPHA_MIN, delta / np.maximum(a, _ALPHA_MIN), 0.0)
-    result = orig + delta
-    if out.dtype.kind == "f":
-        # never darker than black; HDR highlights above 1 may not be pushed past themselves
-        np.clip(result, np.minimum(orig, 0.0), np.maximum(orig, 1.0), out=result)
-    out[y0:y1, :, :c] = from_float32(result, out.dtype)
+    out[y0:y1, :, :c] = _changed(orig, delta, out.dtype)
+
+
+def _changed(base: np.ndarray, change: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``base + change`` (float32 colour) stored as ``dtype``. Float data is never made darker
+    than black, and HDR highlights above 1 are not pushed past themselves."""
+    result = base + change
+    if np.dtype(dtype).kind == "f":
+        np.clip(result, np.minimum(base, 0.0), np.maximum(base, 1.0), out=result)
+    return from_float32(result, dtype)
