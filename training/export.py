@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +18,19 @@ def export_onnx(model: ClearNet, path: str | Path) -> None:
     """Write ``model`` as ONNX with input ``image`` and output ``restored`` (NCHW float32)."""
     model = model.eval()
     dummy = torch.rand(1, 3, 64, 64)
-    torch.onnx.export(
-        model,
-        (dummy,),
-        str(path),
-        input_names=["image"],
-        output_names=["restored"],
-        opset_version=13,
-        dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "restored": {0: "n", 2: "h", 3: "w"}},
-        dynamo=False,
-    )
+    with warnings.catch_warnings():
+        # the TorchScript exporter on purpose: it writes the plain opset-13 graph cv2.dnn reads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (dummy,),
+            str(path),
+            input_names=["image"],
+            output_names=["restored"],
+            opset_version=13,
+            dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "restored": {0: "n", 2: "h", 3: "w"}},
+            dynamo=False,
+        )
 
 
 def check_cv2(model: ClearNet, path: str | Path, side: int = 96, seed: int = 0) -> float:
@@ -34,7 +38,9 @@ def check_cv2(model: ClearNet, path: str | Path, side: int = 96, seed: int = 0) 
     import cv2
 
     rng = np.random.default_rng(seed)
-    x = rng.random((1, 3, side, side + 16), dtype=np.float32)
+    mult = int(getattr(model, "multiple", 16))
+    side = -(-side // mult) * mult  # sizes the layout accepts
+    x = rng.random((1, 3, side, side + mult), dtype=np.float32)
     with torch.no_grad():
         ref = model.eval()(torch.from_numpy(x)).numpy()
     net = cv2.dnn.readNetFromONNX(str(path))

@@ -79,7 +79,7 @@ class NAFBlock(nn.Module):
 
 
 class ClearNet(nn.Module):
-    multiple = 16
+    multiple = 16  # the default layout's; an instance holds its own (2 ** (levels + 2))
 
     def __init__(
         self,
@@ -95,6 +95,12 @@ class ClearNet(nn.Module):
             "middle_blocks": middle_blocks,
             "dec_blocks": list(dec_blocks),
         }
+        if len(dec_blocks) != len(enc_blocks):
+            msg = f"enc_blocks {enc_blocks} and dec_blocks {dec_blocks} need the same length"
+            raise ValueError(msg)
+        # the stride-2 intro and one stride-2 down per level, times 4 for headroom (the runtime
+        # reflect-pads tiles to it)
+        self.multiple = 2 ** (len(enc_blocks) + 2)
         # 6x6 stride-2 conv: the same support as PixelUnshuffle(2) + 3x3 conv, which cv2.dnn
         # cannot import with dynamic sizes (SpaceToDepth becomes Reshape with unknown shape).
         self.intro = nn.Conv2d(3, width, 6, stride=2, padding=2)

@@ -4,6 +4,10 @@ One command, seeded (see training/README.md)::
 
     .venv/bin/python -m training.train --seed 0 --steps 12000 --minutes 58 --out training/runs/r2
 
+On a GPU machine (``--device cuda``), ``--workers N`` generates the training pairs in N
+processes (the same seeded chunks, consumed in the same order), the pool lives on the GPU and
+``--amp`` runs the network in bfloat16 (the loss in float32).
+
 ``--steps`` fixes the schedule (cosine learning rate over that many steps), so a run with the
 same seed and steps sees the same data in the same order; ``--minutes`` is a wall-clock cap
 (the run stops early, keeping what it has, when the machine is slower than planned).
@@ -40,6 +44,86 @@ def _to_tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def _blocks(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+_KODAK: list[np.ndarray] = []
+
+
+def _chunk_job(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Worker: one seeded chunk of pairs (Kodak was loaded by the pool's initializer)."""
+    seed, count, side = job
+    xs, ys, _ = make_pairs(seed, count, side, _KODAK)
+    return xs, ys
+
+
+def _init_worker(kodak_dir: str) -> None:
+    cv2.setNumThreads(1)
+    _KODAK[:] = load_kodak(kodak_dir)
+
+
+class PairPool:
+    """The growing pool of training pairs, as uint8 NCHW tensors on the training device.
+
+    Chunks are made by ``make_pairs`` from consecutive seeds and added in seed order, so the
+    pool's content at a given step does not depend on how fast they were made; with workers
+    they are made ahead in other processes (the main process blocks only when the schedule
+    asks for a chunk that is not ready yet).
+    """
+
+    def __init__(
+        self,
+        jobs: list[tuple[int, int, int]],
+        capacity: int,
+        side: int,
+        device: torch.device,
+        kodak: list[np.ndarray],
+        kodak_dir: Path,
+        workers: int,
+    ) -> None:
+        self.jobs = jobs
+        self.kodak = kodak
+        self._pool = None
+        self._it = None
+        if workers > 0:  # fork before this process touches the GPU
+            import multiprocessing as mp
+
+            self._pool = mp.get_context("fork").Pool(workers, _init_worker, (str(kodak_dir),))
+            self._it = self._pool.imap(_chunk_job, jobs)
+        self.x = torch.empty((capacity, 3, side, side), dtype=torch.uint8, device=device)
+        self.y = torch.empty_like(self.x)
+        self.n = 0
+        self.next_job = 0
+
+    def grow(self) -> bool:
+        """Add the next chunk; False when the plan is used up."""
+        if self.next_job >= len(self.jobs):
+            return False
+        if self._it is not None:
+            cx, cy = next(self._it)
+        else:
+            seed, count, side = self.jobs[self.next_job]
+            cx, cy, _ = make_pairs(seed, count, side, self.kodak)
+        self.next_job += 1
+        k = min(len(cx), len(self.x) - self.n)
+        if k <= 0:
+            return False
+        dev = self.x.device
+        self.x[self.n : self.n + k] = torch.from_numpy(cx[:k]).permute(0, 3, 1, 2).to(dev)
+        self.y[self.n : self.n + k] = torch.from_numpy(cy[:k]).permute(0, 3, 1, 2).to(dev)
+        self.n += k
+        return True
+
+    def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        i = torch.from_numpy(idx).to(self.x.device)
+        return self.x[i].float().div_(255.0), self.y[i].float().div_(255.0)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+
+
 def _fft_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     fa, fb = torch.fft.rfft2(a, norm="ortho"), torch.fft.rfft2(b, norm="ortho")
     return (fa - fb).abs().mean()
@@ -69,8 +153,10 @@ def load_weights(path: Path, model: ClearNet) -> dict[str, torch.Tensor]:
     missing = [k for k in want if k not in sd]
     wrong = [k for k in want if k in sd and tuple(sd[k].shape) != tuple(want[k].shape)]
     if missing or wrong:
-        msg = (f"{path} does not fit ClearNet(width={model.config.get('width')}): "
-               f"missing {missing[:3]}, wrong shape {wrong[:3]}")
+        msg = (
+            f"{path} does not fit ClearNet(width={model.config.get('width')}): "
+            f"missing {missing[:3]}, wrong shape {wrong[:3]}"
+        )
         raise ValueError(msg)
     return {k: sd[k].to(want[k].dtype) for k in want}
 
@@ -93,8 +179,9 @@ def draw_report(log: list[dict], path: Path) -> None:
     w, h, pad = 520, 360, 50
     canvas = np.full((h, 2 * w, 3), 255, np.uint8)
 
-    def panel(x0: int, xs: list[float], series: list[tuple[list[float], tuple]], title: str,
-              logy: bool) -> None:
+    def panel(
+        x0: int, xs: list[float], series: list[tuple[list[float], tuple]], title: str, logy: bool
+    ) -> None:
         ys_all = [v for s, _ in series for v in s if v > 0 or not logy]
         if not xs or not ys_all:
             return
@@ -104,9 +191,13 @@ def draw_report(log: list[dict], path: Path) -> None:
         xmax = max(xs) or 1.0
         cv2.rectangle(canvas, (x0 + pad, pad), (x0 + w - 10, h - pad), (0, 0, 0), 1)
         for s, colour in series:
-            pts = [(int(x0 + pad + (x / xmax) * (w - pad - 10)),
-                    int(h - pad - (f(v) - lo) / (hi - lo) * (h - 2 * pad)))
-                   for x, v in zip(xs, s, strict=True)]
+            pts = [
+                (
+                    int(x0 + pad + (x / xmax) * (w - pad - 10)),
+                    int(h - pad - (f(v) - lo) / (hi - lo) * (h - 2 * pad)),
+                )
+                for x, v in zip(xs, s, strict=True)
+            ]
             for p, q in zip(pts, pts[1:], strict=False):
                 cv2.line(canvas, p, q, colour, 1, cv2.LINE_AA)
         cv2.putText(canvas, title, (x0 + pad, pad - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0))
@@ -114,16 +205,31 @@ def draw_report(log: list[dict], path: Path) -> None:
         hi_txt = f"{10**hi:.4f}" if logy else f"{hi:.2f}"
         cv2.putText(canvas, hi_txt, (x0 + 2, pad + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0))
         cv2.putText(canvas, lo_txt, (x0 + 2, h - pad), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0))
-        cv2.putText(canvas, f"minutes (0..{xmax:.0f})", (x0 + w // 2 - 40, h - 15),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0))
+        cv2.putText(
+            canvas,
+            f"minutes (0..{xmax:.0f})",
+            (x0 + w // 2 - 40, h - 15),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (0, 0, 0),
+        )
 
     t = [e["minutes"] for e in log]
     trained = [e for e in log if e["train_loss"] is not None]  # a run from --init logs step 0
-    panel(0, [e["minutes"] for e in trained], [([e["train_loss"] for e in trained], (200, 0, 0))],
-          "training loss (L1+FFT), log", True)
-    panel(w, t, [([e["psnr_in"] for e in log], (0, 0, 200)), ([e["psnr_out"] for e in log],
-                                                                 (0, 150, 0))],
-          "monitoring PSNR dB: blurred (red) vs ClearNet (green)", False)
+    panel(
+        0,
+        [e["minutes"] for e in trained],
+        [([e["train_loss"] for e in trained], (200, 0, 0))],
+        "training loss (L1+FFT), log",
+        True,
+    )
+    panel(
+        w,
+        t,
+        [([e["psnr_in"] for e in log], (0, 0, 200)), ([e["psnr_out"] for e in log], (0, 150, 0))],
+        "monitoring PSNR dB: blurred (red) vs ClearNet (green)",
+        False,
+    )
     cv2.imwrite(str(path), canvas)
 
 
@@ -140,12 +246,43 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pool", type=int, default=16000, help="training pairs generated in total")
     ap.add_argument("--pool-start", type=int, default=2000, help="pairs before the first step")
     ap.add_argument("--eval-every", type=int, default=500)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1 was 10x faster than 2 on the shared 2-core machine)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 was 10x faster than 2 on the shared 2-core machine)",
+    )
     ap.add_argument("--width", type=int, default=16)
-    ap.add_argument("--init", type=Path, default=None,
-                    help="start from these weights instead of random ones: a .pt written by this\n"
-                         "script or an .onnx exported by it (e.g. the shipped model)")
+    ap.add_argument("--enc", type=_blocks, default=(1, 2), help="NAF blocks per encoder level")
+    ap.add_argument("--middle", type=int, default=4, help="NAF blocks at the lowest level")
+    ap.add_argument("--dec", type=_blocks, default=(2, 1), help="NAF blocks per decoder level")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
+    ap.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPU)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes making training pairs (0: made in this process)",
+    )
+    ap.add_argument("--chunk", type=int, default=1500, help="pairs added to the pool at a time")
+    ap.add_argument(
+        "--grow-every",
+        type=int,
+        default=0,
+        help="steps between pool growths (default: --eval-every)",
+    )
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from these weights instead of random ones: a .pt written by this\n"
+        "script or an .onnx exported by it (e.g. the shipped model)",
+    )
+    ap.add_argument(
+        "--anneal-by-clock",
+        action="store_true",
+        help="the cosine follows the wall clock when --minutes would cut it short",
+    )
     a = ap.parse_args(argv)
 
     t0 = time.time()
@@ -154,29 +291,57 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     a.out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(a.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    grow_every = a.grow_every or a.eval_every
 
     kodak = load_kodak(a.kodak)
     held = load_kodak(a.kodak, held_out=True)
     mx, my, _ = make_pairs(a.seed + 1_000_003, 96, a.patch, held)  # half kodak (held out)
-    mon_x, mon_y = _to_tensor(mx), _to_tensor(my)
 
-    chunk_seed = a.seed * 1000
-    px, py, kinds = make_pairs(chunk_seed, a.pool_start, a.patch, kodak)
-    pools_x, pools_y = [px], [py]
-    n_pool = len(px)
-    print(f"[{time.time() - t0:.0f}s] pool {n_pool} pairs ready", flush=True)
+    # the chunk plan: seeded, in order (serial runs keep the original plan: one first chunk of
+    # --pool-start pairs; with workers the first pairs come as several chunks made in parallel)
+    base = a.seed * 1000
+    if a.workers > 0:
+        first = max(1, math.ceil(a.pool_start / a.chunk))
+        jobs = [(base + i, a.chunk, a.patch) for i in range(math.ceil(a.pool / a.chunk))]
+    else:
+        first = 1
+        jobs = [(base, a.pool_start, a.patch)]
+        jobs += [
+            (base + i, a.chunk, a.patch)
+            for i in range(1, 1 + math.ceil(max(0, a.pool - a.pool_start) / a.chunk))
+        ]
+    pool = PairPool(jobs, a.pool, a.patch, device, kodak, a.kodak, a.workers)
+    mon_x, mon_y = _to_tensor(mx).to(device), _to_tensor(my).to(device)
+    for _ in range(first):
+        pool.grow()
+    print(f"[{time.time() - t0:.0f}s] pool {pool.n} pairs ready", flush=True)
 
-    model = ClearNet(width=a.width)
+    model = ClearNet(width=a.width, enc_blocks=a.enc, middle_blocks=a.middle, dec_blocks=a.dec)
     if a.init is not None:
         model.load_state_dict(load_weights(a.init, model))
         print(f"[{time.time() - t0:.0f}s] weights from {a.init}", flush=True)
+    model.to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"ClearNet {model.config}: {n_params} parameters", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4, betas=(0.9, 0.9))
     warm = min(200, a.steps // 10)
+    cap = a.minutes * 60
+    t_train = time.time()
 
     def lr_at(step: int) -> float:
         if step < warm:
             return a.lr * (step + 1) / warm
         phase = (step - warm) / (a.steps - warm)
+        # --anneal-by-clock: when the wall-clock cap would cut the schedule short, follow the
+        # clock instead, so a capped run still anneals (the data stay seeded, the step count
+        # then depends on the machine)
+        left = cap - (t_train - t0)
+        if a.anneal_by_clock and left > 0:
+            phase = max(phase, (time.time() - t_train) / left)
+        phase = min(phase, 1.0)
         return 1e-6 + 0.5 * (a.lr - 1e-6) * (1 + math.cos(math.pi * phase))
 
     log: list[dict] = []
@@ -184,68 +349,97 @@ def main(argv: list[str] | None = None) -> None:
     losses: list[float] = []
     seen = 0
     step = 0
-    cap = a.minutes * 60
-    all_x = np.concatenate(pools_x)
-    all_y = np.concatenate(pools_y)
+    amp = a.amp and device.type == "cuda"
     if a.init is not None:  # where the run starts from, for the report
         pin, pout = evaluate(model, mon_x, mon_y)
-        log.append({"step": 0, "samples": 0, "minutes": (time.time() - t0) / 60,
-                    "train_loss": None, "lr": 0.0, "psnr_in": pin, "psnr_out": pout,
-                    "pool": len(all_x)})
+        log.append(
+            {
+                "step": 0,
+                "samples": 0,
+                "minutes": (time.time() - t0) / 60,
+                "train_loss": None,
+                "lr": 0.0,
+                "psnr_in": pin,
+                "psnr_out": pout,
+                "pool": pool.n,
+            }
+        )
         with open(a.out / "log.jsonl", "a") as fh:
             fh.write(json.dumps(log[-1]) + "\n")
         print(json.dumps(log[-1]), flush=True)
     while step < a.steps:
-        idx = rng.integers(0, len(all_x), a.batch)
-        x, y = _to_tensor(all_x[idx]), _to_tensor(all_y[idx])
+        x, y = pool.batch(rng.integers(0, pool.n, a.batch))
         k = int(rng.integers(8))  # dihedral augmentation, same for input and target
         if k & 4:
             x, y = x.transpose(2, 3), y.transpose(2, 3)
         x, y = torch.rot90(x, k & 3, (2, 3)), torch.rot90(y, k & 3, (2, 3))
+        lr = lr_at(step)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        out = model(x)
+            g["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x)
+        out = out.float()
         loss = (out - y).abs().mean() + 0.05 * _fft_l1(out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
         opt.step()
-        losses.append(float(loss.detach()))
+        losses.append(loss.detach())
         seen += a.batch
         step += 1
         over = time.time() - t0 > cap
+        if step % grow_every == 0 and not over:  # grow the pool, deterministically
+            pool.grow()
         if step % a.eval_every == 0 or step == a.steps or over:
             pin, pout = evaluate(model, mon_x, mon_y)
-            entry = {"step": step, "samples": seen, "minutes": (time.time() - t0) / 60,
-                     "train_loss": float(np.mean(losses[-a.eval_every:])), "lr": lr_at(step),
-                     "psnr_in": pin, "psnr_out": pout, "pool": len(all_x)}
+            recent = torch.stack(losses[-a.eval_every :]).mean()
+            losses = losses[-a.eval_every :]
+            entry = {
+                "step": step,
+                "samples": seen,
+                "minutes": (time.time() - t0) / 60,
+                "train_loss": float(recent),
+                "lr": lr,
+                "psnr_in": pin,
+                "psnr_out": pout,
+                "pool": pool.n,
+            }
             log.append(entry)
             with open(a.out / "log.jsonl", "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
             print(json.dumps(entry), flush=True)
-            state = {"state_dict": model.state_dict(), "config": json.dumps(model.config),
-                     "step": step, "samples": seen, "seed": a.seed, "psnr_out": pout,
-                     "init": str(a.init) if a.init else ""}
+            cpu_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            state = {
+                "state_dict": cpu_state,
+                "config": json.dumps(model.config),
+                "step": step,
+                "samples": seen,
+                "seed": a.seed,
+                "psnr_out": pout,
+                "init": str(a.init) if a.init else "",
+            }
             torch.save(state, a.out / "last.pt")
             if pout > best:
                 best = pout
                 torch.save(state, a.out / "best.pt")
-                export_onnx(model, a.out / "best.onnx")
-                model.train()
             draw_report(log, a.out / "report.png")
-            if len(all_x) < a.pool and not over:  # grow the pool, deterministically
-                chunk_seed += 1
-                cx, cy, _ = make_pairs(chunk_seed, min(1500, a.pool - len(all_x)), a.patch, kodak)
-                all_x = np.concatenate([all_x, cx])
-                all_y = np.concatenate([all_y, cy])
             if over:
                 print(f"time cap of {a.minutes} min reached at step {step}", flush=True)
                 break
+    pool.close()
+    model = model.cpu()
     ckpt = torch.load(a.out / "best.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(ckpt["state_dict"])
+    export_onnx(model, a.out / "best.onnx")
     diff = check_cv2(model, a.out / "best.onnx")
-    summary = {"steps": step, "samples": seen, "minutes": (time.time() - t0) / 60,
-               "best_psnr_out": best, "best_step": ckpt["step"], "cv2_max_abs_diff": diff}
+    summary = {
+        "steps": step,
+        "samples": seen,
+        "minutes": (time.time() - t0) / 60,
+        "best_psnr_out": best,
+        "best_step": ckpt["step"],
+        "cv2_max_abs_diff": diff,
+    }
     (a.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary), flush=True)
 

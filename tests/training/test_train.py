@@ -1,0 +1,89 @@
+"""The training script (needs the optional ``train`` extra: torch, onnx; skips without it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SHARED
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+KODAK = SHARED / "data" / "deblur" / "sharp" / "kodak24"
+pytestmark = pytest.mark.skipif(not KODAK.is_dir(), reason="../shared Kodak24 not available")
+
+from training import train  # noqa: E402
+from training.model import ClearNet  # noqa: E402
+
+TINY = [
+    "--steps",
+    "12",
+    "--eval-every",
+    "6",
+    "--pool",
+    "120",
+    "--pool-start",
+    "40",
+    "--chunk",
+    "20",
+    "--grow-every",
+    "3",
+    "--patch",
+    "64",
+    "--batch",
+    "2",
+    "--kodak",
+    str(KODAK),
+]
+
+
+def _run(out: Path, *extra: str) -> list[dict]:
+    train.main([*TINY, "--out", str(out), *extra])
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_layouts_set_the_multiple_and_must_match() -> None:
+    assert ClearNet().multiple == 16
+    deep = ClearNet(enc_blocks=(1, 1, 1, 1), middle_blocks=1, dec_blocks=(1, 1, 1, 1))
+    assert deep.multiple == 64
+    with pytest.raises(ValueError, match="same length"):
+        ClearNet(enc_blocks=(1, 1, 1), dec_blocks=(1, 1))
+
+
+def test_parallel_pair_making_is_seeded_and_a_deeper_layout_exports(tmp_path: Path) -> None:
+    """Pairs made by worker processes arrive in seed order: two runs with the same seed log
+    the same losses; a four-level layout trains, exports and matches cv2.dnn."""
+    deep = ["--enc", "1,1,1,1", "--middle", "1", "--dec", "1,1,1,1", "--workers", "2"]
+    a = _run(tmp_path / "a", "--seed", "5", *deep)
+    b = _run(tmp_path / "b", "--seed", "5", *deep)
+    assert [e["train_loss"] for e in a] == [e["train_loss"] for e in b]
+    # 40 pairs first (two chunks of 20), a chunk every 3 steps, up to the 120 asked for
+    assert [e["pool"] for e in a] == [80, 120]
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["cv2_max_abs_diff"] < 1e-4
+    net = cv2.dnn.readNetFromONNX(str(tmp_path / "a" / "best.onnx"))
+    x = np.random.default_rng(0).random((1, 3, 64, 128), dtype=np.float32)
+    net.setInput(x)
+    assert net.forward().shape == x.shape
+    c = _run(tmp_path / "c", "--seed", "6", *deep)
+    assert [e["train_loss"] for e in c] != [e["train_loss"] for e in a]
+
+
+def test_init_from_an_export_of_another_layout_says_what_does_not_fit(tmp_path: Path) -> None:
+    _run(tmp_path / "a", "--seed", "1")  # the default layout
+    with pytest.raises(ValueError, match="does not fit"):
+        _run(
+            tmp_path / "b",
+            "--init",
+            str(tmp_path / "a" / "best.onnx"),
+            "--enc",
+            "1,1,1",
+            "--middle",
+            "1",
+            "--dec",
+            "1,1,1",
+        )
