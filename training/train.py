@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import torch
 
-from .data import load_kodak, make_pairs
+from .data import BLUR_MAX_PX, load_kodak, make_pairs
 from .export import check_cv2, export_onnx
 from .model import ClearNet
 
@@ -51,10 +51,10 @@ def _blocks(text: str) -> tuple[int, ...]:
 _KODAK: list[np.ndarray] = []
 
 
-def _chunk_job(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _chunk_job(job: tuple[int, int, int, float]) -> tuple[np.ndarray, np.ndarray]:
     """Worker: one seeded chunk of pairs (Kodak was loaded by the pool's initializer)."""
-    seed, count, side = job
-    xs, ys, _ = make_pairs(seed, count, side, _KODAK)
+    seed, count, side, blur_max_px = job
+    xs, ys, _ = make_pairs(seed, count, side, _KODAK, blur_max_px=blur_max_px)
     return xs, ys
 
 
@@ -74,7 +74,7 @@ class PairPool:
 
     def __init__(
         self,
-        jobs: list[tuple[int, int, int]],
+        jobs: list[tuple[int, int, int, float]],
         capacity: int,
         side: int,
         device: torch.device,
@@ -103,8 +103,8 @@ class PairPool:
         if self._it is not None:
             cx, cy = next(self._it)
         else:
-            seed, count, side = self.jobs[self.next_job]
-            cx, cy, _ = make_pairs(seed, count, side, self.kodak)
+            seed, count, side, blur_max_px = self.jobs[self.next_job]
+            cx, cy, _ = make_pairs(seed, count, side, self.kodak, blur_max_px=blur_max_px)
         self.next_job += 1
         k = min(len(cx), len(self.x) - self.n)
         if k <= 0:
@@ -278,6 +278,12 @@ def main(argv: list[str] | None = None) -> None:
         help="start from these weights instead of random ones: a .pt written by this\n"
         "script or an .onnx exported by it (e.g. the shipped model)",
     )
+    ap.add_argument(
+        "--blur-max-px",
+        type=float,
+        default=BLUR_MAX_PX,
+        help="largest blur extent in the training pairs (the monitoring set keeps the default)",
+    )
     ap.add_argument("--compile", action="store_true", help="torch.compile the training step")
     ap.add_argument("--channels-last", action="store_true", help="NHWC memory layout (GPU)")
     ap.add_argument(
@@ -300,19 +306,22 @@ def main(argv: list[str] | None = None) -> None:
 
     kodak = load_kodak(a.kodak)
     held = load_kodak(a.kodak, held_out=True)
-    mx, my, _ = make_pairs(a.seed + 1_000_003, 96, a.patch, held)  # half kodak (held out)
+    # monitoring pairs: half from the held-out Kodak images, the default blur range always
+    mx, my, _ = make_pairs(a.seed + 1_000_003, 96, a.patch, held)
 
     # the chunk plan: seeded, in order (serial runs keep the original plan: one first chunk of
     # --pool-start pairs; with workers the first pairs come as several chunks made in parallel)
     base = a.seed * 1000
     if a.workers > 0:
         first = max(1, math.ceil(a.pool_start / a.chunk))
-        jobs = [(base + i, a.chunk, a.patch) for i in range(math.ceil(a.pool / a.chunk))]
+        jobs = [
+            (base + i, a.chunk, a.patch, a.blur_max_px) for i in range(math.ceil(a.pool / a.chunk))
+        ]
     else:
         first = 1
-        jobs = [(base, a.pool_start, a.patch)]
+        jobs = [(base, a.pool_start, a.patch, a.blur_max_px)]
         jobs += [
-            (base + i, a.chunk, a.patch)
+            (base + i, a.chunk, a.patch, a.blur_max_px)
             for i in range(1, 1 + math.ceil(max(0, a.pool - a.pool_start) / a.chunk))
         ]
     pool = PairPool(jobs, a.pool, a.patch, device, kodak, a.kodak, a.workers)

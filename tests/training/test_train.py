@@ -87,3 +87,19 @@ def test_init_from_an_export_of_another_layout_says_what_does_not_fit(tmp_path: 
             "--dec",
             "1,1,1",
         )
+
+
+def test_a_larger_blur_range_reaches_it_and_keeps_a_true_edge() -> None:
+    """--blur-max-px stretches the kernels; the margin blurred in covers half of each."""
+    from training.data import kernel_margin_px, make_pairs, random_kernel
+
+    rng = np.random.default_rng(0)
+    for blur_max in (21.0, 45.0):
+        kernels = [random_kernel(rng, blur_max)[1] for _ in range(300)]
+        longest = max(max(k.shape) for k in kernels)
+        assert longest // 2 <= kernel_margin_px(blur_max)
+        assert (longest > 35) == (blur_max > 21)
+    kodak = [np.random.default_rng(1).random((200, 260, 3), dtype=np.float32)]
+    xs, ys, kinds = make_pairs(3, 6, 64, kodak, blur_max_px=45.0)
+    assert xs.shape == ys.shape == (6, 64, 64, 3)
+    assert len(kinds) == 6
