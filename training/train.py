@@ -346,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     warm = min(200, a.steps // 10)
     cap = a.minutes * 60
     t_train = time.time()
+    t_steady = None
 
     def lr_at(step: int) -> float:
         if step < warm:
@@ -403,6 +404,8 @@ def main(argv: list[str] | None = None) -> None:
         losses.append(loss.detach())
         seen += a.batch
         step += 1
+        if step == 20:  # past compilation and warm-up: the steady pace is timed from here
+            t_steady = time.time()
         over = time.time() - t0 > cap
         if step % grow_every == 0 and not over:  # grow the pool, deterministically
             pool.grow()
@@ -442,6 +445,7 @@ def main(argv: list[str] | None = None) -> None:
             if over:
                 print(f"time cap of {a.minutes} min reached at step {step}", flush=True)
                 break
+    t_done = time.time()
     pool.close()
     model = model.cpu()
     ckpt = torch.load(a.out / "best.pt", map_location="cpu", weights_only=True)
@@ -455,6 +459,8 @@ def main(argv: list[str] | None = None) -> None:
         "best_psnr_out": best,
         "best_step": ckpt["step"],
         "cv2_max_abs_diff": diff,
+        "seconds_to_step_20": t_steady - t_train if step > 20 else None,
+        "seconds_per_step": (t_done - t_steady) / (step - 20) if step > 20 else None,
     }
     (a.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary), flush=True)
