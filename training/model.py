@@ -153,3 +153,24 @@ def count_macs_per_pixel(model: ClearNet) -> float:
         h.remove()
     del scale
     return total / (64 * 64)
+
+
+def effective_receptive_px(model: ClearNet, share: float = 0.999, side: int = 512) -> int:
+    """Radius (px) of the square around an output pixel that holds ``share`` of its input
+    gradient's mass (the identity path left out), on smooth random images: how much context a
+    tile needs for the tiled result to match the untiled one. Rounded up to 8 px."""
+    model = model.eval()
+    c = side // 2
+    mass = torch.zeros(side, side)
+    for seed in range(3):
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.rand(1, 3, side + 8, side + 8, generator=gen)
+        x = nn.functional.avg_pool2d(x, 9, 1).requires_grad_(True)
+        model(x)[0, :, c, c].sum().backward()
+        mass += x.grad.abs().sum(dim=(0, 1))
+    mass[c, c] = 0.0
+    total = float(mass.sum())
+    for r in range(1, c):
+        if float(mass[c - r : c + r + 1, c - r : c + r + 1].sum()) >= share * total:
+            return int(-(-r // 8) * 8)
+    return c

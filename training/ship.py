@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .export import check_cv2, sha256_of
-from .model import ClearNet
+from .model import ClearNet, effective_receptive_px
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "core" / "ai" / "models"
@@ -71,10 +71,12 @@ def main() -> None:
             + f" {summary.get('note', '')}"
         ).strip(),
         "default": True,
-        "multiple": 16,
-        "receptive_px": 64,
+        "multiple": model.multiple,
+        # the shipped 1.x layout keeps its theoretical +-64 px; others get the measured context
+        "receptive_px": 64 if model.multiple == 16 else effective_receptive_px(model),
         "contract": {
-            "input": "float32 NCHW (N, 3, H, W), RGB, sRGB-encoded, [0, 1]; H, W multiples of 16",
+            "input": "float32 NCHW (N, 3, H, W), RGB, sRGB-encoded, [0, 1]; H, W multiples of "
+            f"{model.multiple}",
             "output": "float32 NCHW, same shape: the restored image, same encoding (unclipped)",
         },
     }

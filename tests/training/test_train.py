@@ -103,3 +103,19 @@ def test_a_larger_blur_range_reaches_it_and_keeps_a_true_edge() -> None:
     xs, ys, kinds = make_pairs(3, 6, 64, kodak, blur_max_px=45.0)
     assert xs.shape == ys.shape == (6, 64, 64, 3)
     assert len(kinds) == 6
+
+
+def test_the_measured_context_grows_with_the_layout_and_stays_within_reach() -> None:
+    """effective_receptive_px: what ship.py writes as a new layout's tile context."""
+    from training.model import effective_receptive_px
+
+    sizes = []
+    for enc, dec in (((1, 2), (2, 1)), ((1, 1, 1, 1), (1, 1, 1, 1))):
+        torch.manual_seed(0)
+        model = ClearNet(enc_blocks=enc, middle_blocks=2, dec_blocks=dec)
+        with torch.no_grad():  # trained-like weights: the zero-initialised scales opened
+            for p in model.parameters():
+                p.normal_(0, 0.1)
+        sizes.append(effective_receptive_px(model, side=384))
+    assert 8 <= sizes[0] <= 64  # the shipped layout's theoretical reach is +-64 px
+    assert sizes[1] > sizes[0]
