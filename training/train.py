@@ -154,8 +154,9 @@ def load_weights(path: Path, model: ClearNet) -> dict[str, torch.Tensor]:
     wrong = [k for k in want if k in sd and tuple(sd[k].shape) != tuple(want[k].shape)]
     if missing or wrong:
         msg = (
-            f"{path} does not fit ClearNet(width={model.config.get('width')}): "
-            f"missing {missing[:3]}, wrong shape {wrong[:3]}"
+            f"{path} does not fit ClearNet({model.config}): missing {missing[:3]}, wrong "
+            f"shape {wrong[:3]}; pass the layout it was trained with (--width, --enc, "
+            "--middle, --dec)"
         )
         raise ValueError(msg)
     return {k: sd[k].to(want[k].dtype) for k in want}
