@@ -72,8 +72,8 @@ def main() -> None:
         ).strip(),
         "default": True,
         "multiple": model.multiple,
-        # the shipped 1.x layout keeps its theoretical +-64 px; others get the measured context
-        "receptive_px": 64 if model.multiple == 16 else effective_receptive_px(model),
+        # the clearnet-s layout keeps its theoretical +-64 px; others get the measured context
+        "receptive_px": 64 if model.config == ClearNet().config else effective_receptive_px(model),
         "contract": {
             "input": "float32 NCHW (N, 3, H, W), RGB, sRGB-encoded, [0, 1]; H, W multiples of "
             f"{model.multiple}",

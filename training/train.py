@@ -335,9 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.init is not None:
         model.load_state_dict(load_weights(a.init, model))
         print(f"[{time.time() - t0:.0f}s] weights from {a.init}", flush=True)
-    model.to(device)
     layout = torch.channels_last if a.channels_last else torch.contiguous_format
-    model.to(memory_format=layout)
+    model.to(device, memory_format=layout)
     # torch.compile fuses the many small elementwise ops (LayerNorm, SimpleGate, residual
     # scales) that dominate a narrow network's step; the weights stay those of ``model``
     step_model = torch.compile(model) if a.compile else model
@@ -364,27 +363,32 @@ def main(argv: list[str] | None = None) -> None:
 
     log: list[dict] = []
     best = -1.0
-    losses: list[float] = []
+    losses: list[torch.Tensor] = []  # on the device: no sync per step
     seen = 0
     step = 0
     amp = a.amp and device.type == "cuda"
-    if a.init is not None:  # where the run starts from, for the report
+
+    def record(train_loss: float | None, lr: float) -> float:
+        """Evaluate on the monitoring set, log the entry (file, stdout); the output's PSNR."""
         pin, pout = evaluate(model, mon_x, mon_y)
-        log.append(
-            {
-                "step": 0,
-                "samples": 0,
-                "minutes": (time.time() - t0) / 60,
-                "train_loss": None,
-                "lr": 0.0,
-                "psnr_in": pin,
-                "psnr_out": pout,
-                "pool": pool.n,
-            }
-        )
+        entry = {
+            "step": step,
+            "samples": seen,
+            "minutes": (time.time() - t0) / 60,
+            "train_loss": train_loss,
+            "lr": lr,
+            "psnr_in": pin,
+            "psnr_out": pout,
+            "pool": pool.n,
+        }
+        log.append(entry)
         with open(a.out / "log.jsonl", "a") as fh:
-            fh.write(json.dumps(log[-1]) + "\n")
-        print(json.dumps(log[-1]), flush=True)
+            fh.write(json.dumps(entry) + "\n")
+        print(json.dumps(entry), flush=True)
+        return pout
+
+    if a.init is not None:  # where the run starts from, for the report
+        record(None, 0.0)
     while step < a.steps:
         x, y = pool.batch(rng.integers(0, pool.n, a.batch))
         k = int(rng.integers(8))  # dihedral augmentation, same for input and target
@@ -411,23 +415,8 @@ def main(argv: list[str] | None = None) -> None:
         if step % grow_every == 0 and not over:  # grow the pool, deterministically
             pool.grow()
         if step % a.eval_every == 0 or step == a.steps or over:
-            pin, pout = evaluate(model, mon_x, mon_y)
-            recent = torch.stack(losses[-a.eval_every :]).mean()
             losses = losses[-a.eval_every :]
-            entry = {
-                "step": step,
-                "samples": seen,
-                "minutes": (time.time() - t0) / 60,
-                "train_loss": float(recent),
-                "lr": lr,
-                "psnr_in": pin,
-                "psnr_out": pout,
-                "pool": pool.n,
-            }
-            log.append(entry)
-            with open(a.out / "log.jsonl", "a") as fh:
-                fh.write(json.dumps(entry) + "\n")
-            print(json.dumps(entry), flush=True)
+            pout = record(float(torch.stack(losses).mean()), lr)
             cpu_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             state = {
                 "state_dict": cpu_state,
